@@ -1,0 +1,1 @@
+"""Milestone planning: turn each signed contract into its series of gifts."""
