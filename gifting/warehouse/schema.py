@@ -192,6 +192,7 @@ class Gift(Base):
     note: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(80), unique=True)
     vendor_order_id: Mapped[str | None] = mapped_column(String(80))
+    crm_task_id: Mapped[str | None] = mapped_column(SalesforceId)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 19:48:31.792499
+Create Date: 2026-12-04 19:51:44.973560
 """
 
 from __future__ import annotations
@@ -168,6 +168,7 @@ def upgrade() -> None:
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("idempotency_key", sa.String(length=80), nullable=True),
         sa.Column("vendor_order_id", sa.String(length=80), nullable=True),
+        sa.Column("crm_task_id", sa.String(length=18), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("sent_at", sa.DateTime(), nullable=True),
         sa.Column("delivered_at", sa.DateTime(), nullable=True),

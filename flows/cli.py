@@ -1,0 +1,194 @@
+"""The ``gifting`` command: run the pipeline, start the sandboxes, run single flows."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import flows  # noqa: F401  (sets the Prefect environment defaults before Prefect loads)
+from gifting.errors import GiftingError
+
+app = typer.Typer(
+    help="Post-contract customer gifting, orchestrated by Prefect.", no_args_is_help=True
+)
+sandbox_app = typer.Typer(help="The local Salesforce and vendor sandboxes.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+console = Console()
+
+SAMPLE_HISTORY_DAYS = 730
+
+
+def _fail(error: Exception) -> None:
+    console.print(f"[red]error:[/red] {error}")
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def run(
+    accounts: Annotated[int, typer.Option(help="Accounts in the sample org (sandbox only).")] = 300,
+    replay_days: Annotated[
+        int, typer.Option(help="Days of history to replay against the sandbox; 0 plans as of now.")
+    ] = SAMPLE_HISTORY_DAYS,
+) -> None:
+    """Run the whole pipeline; without a configured org it starts both sandboxes first."""
+    logging.basicConfig(level=logging.WARNING)
+    from gifting.runtime import load_settings
+
+    settings = load_settings()
+    try:
+        if settings.uses_salesforce_sandbox or settings.uses_vendor_sandbox:
+            _run_with_sandboxes(settings.home, accounts, replay_days)
+        else:
+            _print_summary(_run_pipeline(None), vendor_orders=None)
+    except GiftingError as error:
+        _fail(error)
+
+
+def _run_with_sandboxes(home: Path, accounts: int, replay_days: int) -> None:
+    from gifting.config import load_catalog
+    from gifting.runtime import load_settings
+    from gifting.sandbox.launch import running_sandboxes
+
+    settings = load_settings()
+    now = datetime.now(UTC)
+    with running_sandboxes(home, load_catalog(settings.config_dir), now=now, accounts=accounts) as (
+        connection,
+        _salesforce,
+        vendor,
+    ):
+        os.environ.update(connection.as_environment())
+        orders_before = vendor.order_count
+        replay_from = (now - timedelta(days=replay_days)).date() if replay_days else None
+        console.print(
+            f"Sandboxes up: Salesforce {connection.salesforce_login_url}, "
+            f"vendor {connection.vendor_base_url}. Replaying {replay_days} days…"
+        )
+        result = _run_pipeline(replay_from)
+        _print_summary(result, vendor_orders=(orders_before, vendor.order_count))
+
+
+def _run_pipeline(replay_from: Any) -> dict[str, Any]:
+    from flows.pipeline import pipeline
+
+    return pipeline(replay_from=replay_from)
+
+
+def _print_summary(result: dict[str, Any], vendor_orders: tuple[int, int] | None) -> None:
+    synced = result["synced"]
+    console.print(
+        f"\nContracts synced: {synced.get('Opportunity', {}).get('seen', 0)} deals seen, "
+        f"{result['ledger']['contracts']} signed contracts in the warehouse"
+    )
+    table = Table(title="Gifts by stage")
+    statuses = sorted({label for counts in result["ledger"]["gifts"].values() for label in counts})
+    table.add_column("stage")
+    for status in statuses:
+        table.add_column(status, justify="right")
+    for stage, counts in result["ledger"]["gifts"].items():
+        table.add_row(stage, *[str(counts.get(status, 0)) for status in statuses])
+    console.print(table)
+    if vendor_orders is not None:
+        before, after = vendor_orders
+        console.print(f"Vendor orders: {after - before} placed in this run, {after} in total")
+    console.print(f"Report: {result['report']['html_path']}")
+
+
+def _run_flow(name: str, **parameters: Any) -> None:
+    from importlib import import_module
+
+    module = import_module(f"flows.{name}")
+    try:
+        result = getattr(module, name)(**parameters)
+    except GiftingError as error:
+        _fail(error)
+    console.print(result)
+
+
+@app.command()
+def sync() -> None:
+    """Sync Salesforce into the warehouse once."""
+    _run_flow("sync_contracts")
+
+
+@app.command()
+def plan(
+    backfill: Annotated[bool, typer.Option(help="Plan stages whose window passed.")] = False,
+) -> None:
+    """Plan and personalize gifts as of now."""
+    _run_flow("plan_gifts", backfill=backfill)
+
+
+@app.command()
+def dispatch() -> None:
+    """Send every due gift once."""
+    _run_flow("dispatch_gifts")
+
+
+@app.command()
+def track() -> None:
+    """Poll the vendor for the status of sent gifts."""
+    _run_flow("track_deliveries")
+
+
+@app.command()
+def report() -> None:
+    """Write the cohort report."""
+    _run_flow("cohort_report")
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the warehouse schema."""
+    from gifting.runtime import load_settings
+    from gifting.warehouse import create_warehouse_engine
+    from gifting.warehouse import migrate as upgrade
+
+    settings = load_settings()
+    try:
+        upgrade(create_warehouse_engine(settings.warehouse_url))
+    except GiftingError as error:
+        _fail(error)
+    console.print(f"warehouse at {settings.warehouse_url} is up to date")
+
+
+@sandbox_app.command("start")
+def sandbox_start(
+    accounts: Annotated[int, typer.Option(help="Accounts in the sample org.")] = 300,
+) -> None:
+    """Serve both sandboxes in the foreground until Ctrl-C; flows find them automatically."""
+    import threading
+
+    from gifting.config import load_catalog
+    from gifting.runtime import load_settings
+    from gifting.sandbox.launch import running_sandboxes
+
+    settings = load_settings()
+    catalog = load_catalog(settings.config_dir)
+    with running_sandboxes(settings.home, catalog, now=datetime.now(UTC), accounts=accounts) as (
+        connection,
+        _salesforce,
+        _vendor,
+    ):
+        for name, value in connection.as_environment().items():
+            console.print(f"{name}={value}")
+        console.print("Sandboxes running; press Ctrl-C to stop.")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            console.print("stopped")
+
+
+def main() -> None:
+    sys.exit(app())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Warehouse access for cohort reporting: the account base table and the stored metric rows."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Date, DateTime, Engine, bindparam, delete, insert, select, text
+
+import gifting
+from gifting.cohorts.metrics import EXPANSION_WINDOW_DAYS, METRIC_COLUMNS, assign_arms, naive_utc
+from gifting.warehouse.schema import CohortMetric
+
+logger = logging.getLogger(__name__)
+
+SQL_DIR = Path(gifting.__file__).resolve().parent.parent / "sql"
+
+ACCOUNT_COLUMNS = [
+    "account_id",
+    "cohort",
+    "arm",
+    "signed_on",
+    "duration_days",
+    "churned",
+    "expanded_within_365",
+    "expansion_amount",
+    "nps",
+    "referrals",
+    "gift_spend",
+    "gifts_sent",
+    "contract_amount",
+    "follow_up_days",
+]
+"""Columns of the account base table, one row per account with a won contract."""
+
+_NUMERIC_COLUMNS = ["contract_amount", "gift_spend", "expansion_amount", "nps", "referrals"]
+
+
+def load_account_cohorts(engine: Engine, as_of: datetime) -> pd.DataFrame:
+    """Load one row per signed account as of ``as_of``, with its cohort, arm and outcomes.
+
+    ``duration_days`` is the days from signing to churn for accounts that churned on or before
+    ``as_of`` (``churned`` = 1), else the days of follow-up up to ``as_of`` (censored). An empty
+    warehouse gives an empty frame with the same columns.
+    """
+    stamp = naive_utc(as_of)
+    statement = text((SQL_DIR / "select_account_cohorts.sql").read_text()).bindparams(
+        bindparam("as_of_date", value=stamp.date(), type_=Date()),
+        bindparam("as_of", value=stamp, type_=DateTime()),
+    )
+    with engine.connect() as connection:
+        raw = pd.DataFrame(connection.execute(statement).mappings().all())
+    frame = _derive_columns(raw, stamp)
+    logger.info("loaded %s signed accounts as of %s", len(frame), stamp)
+    return frame
+
+
+def _derive_columns(raw: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
+    """Turn the SQL rows into the base table: dates, durations, flags and arms."""
+    if raw.empty:
+        return pd.DataFrame({column: pd.Series(dtype=object) for column in ACCOUNT_COLUMNS})
+    as_of_day = pd.Timestamp(as_of.date())
+    signed_on = pd.to_datetime(raw["signed_on"])
+    churned_on = pd.to_datetime(raw["churned_on"])
+    first_expansion_on = pd.to_datetime(raw["first_expansion_on"])
+    frame = raw[["account_id"]].copy()
+    frame["cohort"] = signed_on.dt.strftime("%Y-%m")
+    frame["arm"] = assign_arms(raw["holdout"], raw["gifts_sent"])
+    frame["signed_on"] = signed_on.dt.date
+    frame["follow_up_days"] = (as_of_day - signed_on).dt.days
+    frame["churned"] = churned_on.notna().astype(int)
+    frame["duration_days"] = (churned_on.fillna(as_of_day) - signed_on).dt.days
+    days_to_expansion = (first_expansion_on - signed_on).dt.days
+    frame["expanded_within_365"] = (days_to_expansion <= EXPANSION_WINDOW_DAYS).astype(int)
+    frame["gifts_sent"] = raw["gifts_sent"].astype(int)
+    for column in _NUMERIC_COLUMNS:
+        # PostgreSQL returns NUMERIC sums as Decimal; the metrics need floats.
+        frame[column] = pd.to_numeric(raw[column], errors="coerce").astype(float)
+    return frame[ACCOUNT_COLUMNS]
+
+
+def write_cohort_metrics(engine: Engine, metrics: pd.DataFrame) -> int:
+    """Replace the stored rows of every ``as_of`` in ``metrics`` with these rows.
+
+    Delete and insert run in one transaction, so a re-run for the same ``as_of`` leaves exactly
+    one set of rows and a failed run leaves the previous set. Returns the number of rows written.
+    """
+    records = [_to_record(row) for row in metrics[METRIC_COLUMNS].to_dict("records")]
+    stamps = sorted({record["as_of"] for record in records})
+    with engine.begin() as connection:
+        for stamp in stamps:
+            connection.execute(delete(CohortMetric).where(CohortMetric.as_of == stamp))
+        if records:
+            connection.execute(insert(CohortMetric), records)
+    logger.info("stored %s cohort metric rows for %s report dates", len(records), len(stamps))
+    return len(records)
+
+
+def _to_record(row: dict[str, object]) -> dict[str, object]:
+    """Convert pandas values to plain Python, since NaN must be stored as NULL."""
+    record = {key: (None if _is_missing(value) else value) for key, value in row.items()}
+    record["as_of"] = naive_utc(pd.Timestamp(record["as_of"]).to_pydatetime())
+    record["n"] = int(record["n"])  # type: ignore[call-overload]
+    return record
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def read_cohort_metrics(engine: Engine, as_of: datetime | None = None) -> pd.DataFrame:
+    """Read the stored metric rows of one report run, by default the newest one.
+
+    Returns an empty frame with the metric columns when no run is stored yet.
+    """
+    with engine.connect() as connection:
+        if as_of is None:
+            latest = select(CohortMetric.as_of).order_by(CohortMetric.as_of.desc()).limit(1)
+            as_of = connection.execute(latest).scalar_one_or_none()
+        if as_of is None:
+            return pd.DataFrame(columns=METRIC_COLUMNS)
+        query = (
+            select(*(getattr(CohortMetric, column) for column in METRIC_COLUMNS))
+            .where(CohortMetric.as_of == naive_utc(as_of))
+            .order_by(CohortMetric.cohort, CohortMetric.arm, CohortMetric.metric)
+        )
+        rows = connection.execute(query).mappings().all()
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS)

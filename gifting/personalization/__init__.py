@@ -1,0 +1,1 @@
+"""Personalization: choose each gift from what the CRM knows, and write its note."""

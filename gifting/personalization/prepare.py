@@ -1,0 +1,172 @@
+"""Attach an item, its reasons and a rendered note to every planned gift that has none yet."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from datetime import datetime
+from typing import Any
+
+from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import Connection, Engine, select, update
+
+from gifting import ledger
+from gifting.config import Catalog, ProgramConfig
+from gifting.errors import DataQualityError
+from gifting.personalization.notes import NoteContext, render_note
+from gifting.personalization.selection import (
+    Recipient,
+    parse_preferences,
+    primary_category,
+    select_item,
+)
+from gifting.warehouse.schema import Account, Contact, Contract, Gift
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "personalize"
+TAKEN = (
+    ledger.PLANNED,
+    ledger.READY,
+    ledger.NEEDS_REVIEW,
+    ledger.SENDING,
+    ledger.SENT,
+    ledger.DELIVERED,
+)
+
+
+def _categories_by_contact(
+    connection: Connection, program: ProgramConfig, catalog: Catalog
+) -> dict[str, set[str]]:
+    """Return the categories each contact has received or will receive, to avoid repeats."""
+    items = {item.sku: item for item in catalog.items}
+    stages = {stage.name: stage for stage in program.stages}
+    taken: dict[str, set[str]] = defaultdict(set)
+    rows = connection.execute(
+        select(Gift.contact_id, Gift.sku, Gift.stage).where(
+            Gift.sku.is_not(None), Gift.status.in_(TAKEN)
+        )
+    )
+    for row in rows:
+        item, stage = items.get(row.sku), stages.get(row.stage)
+        if item and stage and (category := primary_category(item, stage)):
+            taken[row.contact_id].add(category)
+    return taken
+
+
+def _pending(connection: Connection, as_of: datetime) -> list[Any]:
+    query = (
+        select(
+            Gift.id,
+            Gift.stage,
+            Gift.contact_id,
+            Account.name.label("company"),
+            Contact.first_name,
+            Contact.title,
+            Contact.country,
+            Contact.street,
+            Contact.preferences,
+            Contract.use_case,
+            Contract.goals,
+        )
+        .join(Contract, Contract.id == Gift.contract_id)
+        .join(Account, Account.id == Gift.account_id)
+        .join(Contact, Contact.id == Gift.contact_id)
+        .where(Gift.status == ledger.PLANNED, Gift.sku.is_(None), Gift.due_at <= as_of)
+        .order_by(Gift.due_at, Gift.id)
+    )
+    return list(connection.execute(query))
+
+
+def personalize_gifts(
+    engine: Engine,
+    program: ProgramConfig,
+    catalog: Catalog,
+    notes: SandboxedEnvironment,
+    *,
+    as_of: datetime,
+) -> Counter[str]:
+    """Choose an item and render a note for each planned gift due by ``as_of``.
+
+    A gift for which nothing fits, or whose note cannot be rendered, is skipped with its reason,
+    since a gift without a note is never sent.
+    """
+    stages = {stage.name: stage for stage in program.stages}
+    outcome: Counter[str] = Counter()
+    with engine.begin() as connection:
+        taken = _categories_by_contact(connection, program, catalog)
+        for gift in _pending(connection, as_of):
+            stage = stages.get(gift.stage)
+            if stage is None:
+                ledger.move(
+                    connection,
+                    gift.id,
+                    ledger.PLANNED,
+                    ledger.SKIPPED,
+                    at=as_of,
+                    actor=ACTOR,
+                    reason="stage_removed",
+                )
+                outcome["stage_removed"] += 1
+                continue
+            recipient = Recipient(
+                country=gift.country,
+                has_address=bool(gift.street),
+                preferences=parse_preferences(gift.preferences),
+                categories_received=frozenset(taken[gift.contact_id]),
+            )
+            selection = select_item(catalog, stage, recipient)
+            if selection is None:
+                ledger.move(
+                    connection,
+                    gift.id,
+                    ledger.PLANNED,
+                    ledger.SKIPPED,
+                    at=as_of,
+                    actor=ACTOR,
+                    reason="no_item_fits",
+                )
+                outcome["no_item_fits"] += 1
+                continue
+            context = NoteContext(
+                first_name=gift.first_name,
+                company=gift.company,
+                title=gift.title,
+                stage=stage.name,
+                purpose=stage.purpose,
+                item_name=selection.item.name,
+                use_case=gift.use_case,
+                goals=gift.goals,
+            )
+            try:
+                note = render_note(notes, stage.template, context)
+            except DataQualityError as error:
+                logger.warning("gift %s: note not rendered: %s", gift.id, error)
+                ledger.move(
+                    connection,
+                    gift.id,
+                    ledger.PLANNED,
+                    ledger.SKIPPED,
+                    at=as_of,
+                    actor=ACTOR,
+                    reason="note_failed",
+                )
+                outcome["note_failed"] += 1
+                continue
+            connection.execute(
+                update(Gift)
+                .where(Gift.id == gift.id)
+                .values(
+                    sku=selection.item.sku,
+                    item_name=selection.item.name,
+                    price=selection.item.price,
+                    currency=selection.item.currency,
+                    selection_reasons=selection.reasons,
+                    note=note,
+                    updated_at=as_of,
+                )
+            )
+            if category := primary_category(selection.item, stage):
+                taken[gift.contact_id].add(category)
+            outcome["personalized"] += 1
+    return outcome

@@ -1,0 +1,134 @@
+"""Choose a catalog item for a gift: in budget, in category, shippable, and not a repeat.
+
+The choice is deterministic for the same inputs, and its reasons are stored with the gift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from gifting.config import Catalog, CatalogItem, StageConfig
+
+# Preferences that rule out items carrying a restriction.
+EXCLUDED_BY_PREFERENCE: dict[str, set[str]] = {
+    "no_alcohol": {"alcohol"},
+    "vegan": {"allergens", "perishable"},
+    "vegetarian": {"allergens"},
+    "gluten_free": {"allergens"},
+}
+# Interests that favour an item whose SKU or name mentions the keyword.
+INTEREST_KEYWORDS: dict[str, str] = {
+    "coffee": "coffee",
+    "cooking": "cooking",
+    "books": "notebook",
+    "music": "speaker",
+    "charity": "charity",
+    "outdoors": "backpack",
+}
+RECIPIENTS_CHOICE_PREFIX = "CHC-"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What selection needs to know about the person receiving the gift."""
+
+    country: str | None
+    has_address: bool
+    preferences: frozenset[str]
+    categories_received: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Selection:
+    item: CatalogItem
+    reasons: list[str]
+
+
+def parse_preferences(raw: str | None) -> frozenset[str]:
+    """Split the CRM's semicolon list (``no_alcohol;coffee``) into normalised tokens."""
+    if not raw:
+        return frozenset()
+    return frozenset(token.strip().lower() for token in raw.split(";") if token.strip())
+
+
+def _excluded_restrictions(preferences: frozenset[str]) -> set[str]:
+    excluded: set[str] = set()
+    for preference in preferences:
+        excluded |= EXCLUDED_BY_PREFERENCE.get(preference, set())
+    return excluded
+
+
+def _fits(item: CatalogItem, stage: StageConfig, recipient: Recipient) -> bool:
+    low, high = stage.budget_usd
+    if not low <= item.price <= high:
+        return False
+    if item.sku.startswith(RECIPIENTS_CHOICE_PREFIX):
+        return False
+    if item.kind == "physical" and not (
+        recipient.has_address and item.ships_to_country(recipient.country)
+    ):
+        return False
+    if set(item.restrictions) & _excluded_restrictions(recipient.preferences):
+        return False
+    category = primary_category(item, stage)
+    return category is not None and category not in recipient.categories_received
+
+
+def primary_category(item: CatalogItem, stage: StageConfig) -> str | None:
+    """Return the first of the stage's categories that the item belongs to."""
+    return next((c for c in stage.categories if c in item.categories), None)
+
+
+def _score(item: CatalogItem, recipient: Recipient) -> tuple[int, list[str]]:
+    score, reasons = 0, []
+    for interest in sorted(recipient.preferences):
+        keyword = INTEREST_KEYWORDS.get(interest)
+        if keyword and keyword in f"{item.sku} {item.name}".lower():
+            score += 10
+            reasons.append(f"matches the stated interest {interest!r}")
+    if item.kind == "physical":
+        score += 1
+        reasons.append("a physical gift, since a confirmed address exists")
+    return score, reasons
+
+
+def select_item(catalog: Catalog, stage: StageConfig, recipient: Recipient) -> Selection | None:
+    """Return the best-fitting item and why, or a recipient's-choice e-gift, or ``None``."""
+    candidates = [item for item in catalog.items if _fits(item, stage, recipient)]
+    if candidates:
+        scored = [(_score(item, recipient), item) for item in candidates]
+        (_, reasons), item = max(
+            scored, key=lambda entry: (entry[0][0], entry[1].price, entry[1].sku)
+        )
+        category = primary_category(item, stage)
+        low, high = stage.budget_usd
+        reasons = [
+            f"fits the {stage.name} purpose ({stage.purpose}) as a {category} gift",
+            f"within the {low}–{high} USD budget at {item.price} {item.currency}",
+            *reasons,
+        ]
+        return Selection(item, reasons)
+    return _recipients_choice(catalog, stage, recipient)
+
+
+def _recipients_choice(
+    catalog: Catalog, stage: StageConfig, recipient: Recipient
+) -> Selection | None:
+    low, high = stage.budget_usd
+    egifts = [
+        item
+        for item in catalog.items
+        if item.sku.startswith(RECIPIENTS_CHOICE_PREFIX) and low <= item.price <= high
+    ]
+    if not egifts:
+        return None
+    item = max(egifts, key=lambda candidate: (candidate.price, candidate.sku))
+    why = "no confirmed address" if not recipient.has_address else "no physical item fits"
+    return Selection(
+        item, [f"recipient's-choice e-gift because {why}", f"{item.price} USD within budget"]
+    )
+
+
+def budget_midpoint(stage: StageConfig) -> Decimal:
+    return (stage.budget_usd[0] + stage.budget_usd[1]) / 2

@@ -1,0 +1,1 @@
+"""Salesforce source: authentication, SOQL and the incremental sync into the warehouse."""

@@ -1,0 +1,102 @@
+"""Start both sandboxes with the sample org, and describe how to reach them.
+
+The connection details are written to ``<home>/sandbox.json`` while the sandboxes run, so that a
+flow started from another process finds them when no real Salesforce or vendor is configured.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gifting.config import Catalog
+from gifting.sandbox.org import OrgStore
+from gifting.sandbox.salesforce_server import SalesforceSandbox
+from gifting.sandbox.sample_org import SampleOrgSpec, generate_sample_org
+from gifting.sandbox.vendor_server import VendorSandbox
+
+logger = logging.getLogger(__name__)
+
+CONNECTION_FILE = "sandbox.json"
+ORG_FILE = "sample_org.json"
+
+
+@dataclass(frozen=True)
+class SandboxConnection:
+    """Everything a client needs to reach both sandboxes. Sandbox secrets are not secret."""
+
+    salesforce_login_url: str
+    salesforce_username: str
+    salesforce_password: str
+    salesforce_security_token: str
+    salesforce_client_id: str
+    salesforce_client_secret: str
+    salesforce_ca_bundle: str
+    vendor_base_url: str
+    vendor_api_key: str
+
+    def as_environment(self) -> dict[str, str]:
+        """Return the ``GIFTING_*`` variables that point the product at these sandboxes."""
+        return {f"GIFTING_{name.upper()}": value for name, value in asdict(self).items()}
+
+
+def sample_org_as_of(home: Path, now: datetime) -> datetime:
+    """Return the sample org's reference time, fixed on first use so every run sees one org.
+
+    The generator places history relative to this time; regenerating it with a later time would
+    give the same Ids different dates, so the first value is kept in ``<home>/sample_org.json``.
+    """
+    path = home / ORG_FILE
+    if path.exists():
+        return datetime.fromisoformat(json.loads(path.read_text())["as_of"])
+    as_of = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    home.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"as_of": as_of.isoformat()}))
+    return as_of
+
+
+@contextmanager
+def running_sandboxes(
+    home: Path, catalog: Catalog, *, now: datetime, accounts: int = 300, seed: int = 7
+) -> Iterator[tuple[SandboxConnection, SalesforceSandbox, VendorSandbox]]:
+    """Generate the sample org, start both sandboxes and write their connection file."""
+    spec = SampleOrgSpec(accounts=accounts, seed=seed, as_of=sample_org_as_of(home, now))
+    store: OrgStore = generate_sample_org(spec)
+    vendor_catalog = [item.model_dump(mode="json") for item in catalog.items]
+    cert_dir = home / "certs"
+    with (
+        SalesforceSandbox(store, cert_dir=cert_dir) as salesforce,
+        VendorSandbox(vendor_catalog, state_path=home / "vendor_orders.json") as vendor,
+    ):
+        connection = SandboxConnection(
+            salesforce_login_url=salesforce.login_url,
+            salesforce_username=salesforce.username,
+            salesforce_password=salesforce.password,
+            salesforce_security_token=salesforce.security_token,
+            salesforce_client_id=salesforce.client_id,
+            salesforce_client_secret=salesforce.client_secret,
+            salesforce_ca_bundle=str(salesforce.ca_pem_path),
+            vendor_base_url=vendor.base_url,
+            vendor_api_key=vendor.api_key,
+        )
+        path = home / CONNECTION_FILE
+        path.write_text(json.dumps(asdict(connection), indent=2))
+        logger.info(
+            "sandboxes running: Salesforce %s, vendor %s", salesforce.login_url, vendor.base_url
+        )
+        try:
+            yield connection, salesforce, vendor
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def read_connection_file(home: Path) -> SandboxConnection | None:
+    path = home / CONNECTION_FILE
+    if not path.exists():
+        return None
+    return SandboxConnection(**json.loads(path.read_text()))

@@ -1,0 +1,134 @@
+-- Grain: one row per account with at least one won contract signed on or before :as_of_date.
+-- Key: account_id.
+--
+-- Parameters:
+--   :as_of_date  the report date; contracts, churns and other outcomes after it are ignored.
+--   :as_of       the report time; gifts sent after it do not count yet.
+--
+-- Date differences (durations, the 365-day expansion window) are computed by the caller,
+-- because SQLite and PostgreSQL share no function that subtracts two dates.
+
+with won_contracts as (
+
+    select
+        account_id,
+        signed_on,
+        amount
+    from contracts
+    where status = 'won'
+      and signed_on <= :as_of_date
+
+),
+
+signings as (
+
+    select
+        account_id,
+        min(signed_on) as signed_on,
+        sum(amount) as contract_amount
+    from won_contracts
+    group by account_id
+
+),
+
+sent_gifts as (
+
+    select
+        account_id,
+        count(*) as gifts_sent,
+        sum(price) as gift_spend
+    from gifts
+    where status in ('sent', 'delivered')
+      and (sent_at is null or sent_at <= :as_of)
+    group by account_id
+
+),
+
+churns as (
+
+    select
+        outcomes.account_id,
+        min(outcomes.occurred_on) as churned_on
+    from outcomes
+    inner join signings
+        on signings.account_id = outcomes.account_id
+    where outcomes.kind = 'churn'
+      and outcomes.occurred_on >= signings.signed_on
+      and outcomes.occurred_on <= :as_of_date
+    group by outcomes.account_id
+
+),
+
+expansions as (
+
+    select
+        outcomes.account_id,
+        min(outcomes.occurred_on) as first_expansion_on,
+        sum(outcomes.amount) as expansion_amount
+    from outcomes
+    inner join signings
+        on signings.account_id = outcomes.account_id
+    where outcomes.kind = 'expansion'
+      and outcomes.occurred_on >= signings.signed_on
+      and outcomes.occurred_on <= :as_of_date
+    group by outcomes.account_id
+
+),
+
+nps_scores as (
+
+    select
+        account_id,
+        avg(score) as nps
+    from outcomes
+    where kind = 'nps'
+      and score is not null
+      and (occurred_on is null or occurred_on <= :as_of_date)
+    group by account_id
+
+),
+
+referrals as (
+
+    select
+        account_id,
+        sum(score) as referrals
+    from outcomes
+    where kind = 'referral'
+      and (occurred_on is null or occurred_on <= :as_of_date)
+    group by account_id
+
+),
+
+final as (
+
+    select
+        signings.account_id,
+        signings.signed_on,
+        signings.contract_amount,
+        accounts.holdout,
+        coalesce(sent_gifts.gifts_sent, 0) as gifts_sent,
+        coalesce(sent_gifts.gift_spend, 0) as gift_spend,
+        churns.churned_on,
+        expansions.first_expansion_on,
+        coalesce(expansions.expansion_amount, 0) as expansion_amount,
+        nps_scores.nps,
+        coalesce(referrals.referrals, 0) as referrals
+    from signings
+    left join accounts
+        on accounts.id = signings.account_id
+    left join sent_gifts
+        on sent_gifts.account_id = signings.account_id
+    left join churns
+        on churns.account_id = signings.account_id
+    left join expansions
+        on expansions.account_id = signings.account_id
+    left join nps_scores
+        on nps_scores.account_id = signings.account_id
+    left join referrals
+        on referrals.account_id = signings.account_id
+    order by signings.account_id
+
+)
+
+select * from final

@@ -1,0 +1,1 @@
+"""Prefect tasks: each wraps one core step of ``gifting`` with retries, caching and logging."""

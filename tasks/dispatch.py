@@ -1,0 +1,63 @@
+"""Tasks that release, send and track gifts through the vendor."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NONE
+
+from gifting import dispatch
+from gifting.runtime import Runtime
+from gifting.salesforce.writeback import TaskWriter
+
+
+@task(
+    name="dispatch-due-gifts",
+    retries=2,
+    retry_delay_seconds=[30, 120],
+    cache_policy=NONE,
+    tags=["vendor"],
+)
+def dispatch_due(
+    runtime: Runtime,
+    as_of: datetime,
+    backfill: bool = False,
+    batch_size: int = 500,
+    write_back: bool = True,
+) -> dict[str, int]:
+    """Repair interrupted sends, release due gifts and send every ready one exactly once.
+
+    A retry of this task is safe: claimed gifts are in ``sending`` and are repaired by asking the
+    vendor, and every order carries the gift's idempotency key.
+    """
+    engine, vendor = runtime.engine, runtime.vendor
+    outcome: Counter[str] = Counter()
+    outcome.update(dispatch.recover_interrupted_sends(engine, vendor, as_of=as_of))
+    outcome.update(dispatch.release_due_gifts(engine, as_of=as_of, backfill=backfill))
+    writer = TaskWriter(runtime.salesforce, today=as_of.date()) if write_back else None
+    while True:
+        sent = dispatch.send_ready_gifts(
+            engine, vendor, runtime.item_kinds, as_of=as_of, limit=batch_size, write_activity=writer
+        )
+        outcome.update(sent)
+        if sum(sent.values()) < batch_size:
+            break
+    if outcome.get("sent") or any(key.startswith("failed") for key in outcome):
+        get_run_logger().info("dispatch as of %s: %s", as_of, dict(outcome))
+    return dict(outcome)
+
+
+@task(
+    name="track-deliveries",
+    retries=2,
+    retry_delay_seconds=[30, 120],
+    cache_policy=NONE,
+    tags=["vendor"],
+)
+def track(runtime: Runtime, as_of: datetime) -> dict[str, int]:
+    """Poll the vendor for every sent gift and record deliveries and failures."""
+    outcome = dispatch.track_deliveries(runtime.engine, runtime.vendor, as_of=as_of)
+    get_run_logger().info("delivery tracking as of %s: %s", as_of, dict(outcome))
+    return dict(outcome)

@@ -1,0 +1,37 @@
+"""Task that computes the cohort report and publishes it as Prefect artifacts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NONE
+
+from gifting.report import build_report
+from gifting.runtime import Runtime
+
+
+@task(name="cohort-report", retries=1, retry_delay_seconds=30, cache_policy=NONE, tags=["report"])
+def cohort_report(runtime: Runtime, as_of: datetime) -> dict[str, object]:
+    """Compute retention by signing cohort and arm, write the HTML report and the artifacts."""
+    result = build_report(runtime.engine, as_of, runtime.report_dir)
+    rows = [
+        {"arm": arm, **{key: value for key, value in values.items()}}
+        for arm, values in result.summary.get("arms", {}).items()
+    ]
+    if rows:
+        create_table_artifact(
+            key="cohort-retention", table=rows, description="Retention by arm, all cohorts"
+        )
+    create_markdown_artifact(
+        key="cohort-report",
+        markdown=f"Cohort report as of {as_of:%Y-%m-%d}: `{result.html_path}`",
+        description="Where the nightly report was written",
+    )
+    get_run_logger().info("cohort report written to %s", result.html_path)
+    return {
+        "html_path": str(result.html_path),
+        "csv_path": str(result.csv_path),
+        "summary": result.summary,
+    }
