@@ -4,3 +4,5 @@ import os
 
 # Telemetry cannot reach out from most deployments of this product and only logs errors.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Send the core library's log records through Prefect's handlers, so they reach the UI too.
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "gifting")

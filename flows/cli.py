@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from datetime import UTC, datetime, timedelta
@@ -39,7 +38,6 @@ def run(
     ] = SAMPLE_HISTORY_DAYS,
 ) -> None:
     """Run the whole pipeline; without a configured org it starts both sandboxes first."""
-    logging.basicConfig(level=logging.WARNING)
     from gifting.runtime import load_settings
 
     settings = load_settings()
@@ -82,23 +80,34 @@ def _run_pipeline(replay_from: Any) -> dict[str, Any]:
 
 
 def _print_summary(result: dict[str, Any], vendor_orders: tuple[int, int] | None) -> None:
-    synced = result["synced"]
+    from gifting.summary import STATUS_COLUMNS
+
+    ledger = result["ledger"]
+    deals = result["synced"].get("Opportunity", {}).get("seen", 0)
     console.print(
-        f"\nContracts synced: {synced.get('Opportunity', {}).get('seen', 0)} deals seen, "
-        f"{result['ledger']['contracts']} signed contracts in the warehouse"
+        f"\nSalesforce: {deals} deals read; {ledger['contracts']} signed contracts in the warehouse"
     )
-    table = Table(title="Gifts by stage")
-    statuses = sorted({label for counts in result["ledger"]["gifts"].values() for label in counts})
+    stages = list(ledger["statuses"])
+    used = [s for s in STATUS_COLUMNS if any(c.get(s) for c in ledger["statuses"].values())]
+    table = Table(title="Gifts by stage and status")
     table.add_column("stage")
-    for status in statuses:
+    for status in used:
         table.add_column(status, justify="right")
-    for stage, counts in result["ledger"]["gifts"].items():
-        table.add_row(stage, *[str(counts.get(status, 0)) for status in statuses])
+    for stage, counts in ledger["statuses"].items():
+        table.add_row(stage, *[str(counts.get(status, 0)) for status in used])
     console.print(table)
+    if ledger["reasons"]:
+        reasons = Table(title="Gifts not sent, by reason")
+        reasons.add_column("status: reason")
+        for stage in stages:
+            reasons.add_column(stage, justify="right")
+        for reason, counts in ledger["reasons"].items():
+            reasons.add_row(reason, *[str(counts.get(stage, 0)) for stage in stages])
+        console.print(reasons)
     if vendor_orders is not None:
         before, after = vendor_orders
         console.print(f"Vendor orders: {after - before} placed in this run, {after} in total")
-    console.print(f"Report: {result['report']['html_path']}")
+    console.print(f"Report: {Path(result['report']['html_path']).resolve()}")
 
 
 def _run_flow(name: str, **parameters: Any) -> None:

@@ -30,6 +30,14 @@ def replay_moments(replay_from: date, until: datetime, step_days: int) -> list[d
     return [*moments, until]
 
 
+def group_by_month(moments: list[datetime]) -> list[list[datetime]]:
+    """Split moments into calendar months, one replay task each."""
+    months: dict[tuple[int, int], list[datetime]] = {}
+    for moment in moments:
+        months.setdefault((moment.year, moment.month), []).append(moment)
+    return list(months.values())
+
+
 @flow(name="pipeline")
 def pipeline(
     as_of: datetime | None = None,
@@ -57,4 +65,10 @@ def pipeline(
             dispatch_due(runtime, step, backfill, 500, write_back)
         track(runtime, moment)
         report = cohort_report(runtime, moment)
-        return {"synced": synced, "ledger": ledger_summary(runtime.engine), "report": report}
+        return {
+            "synced": synced,
+            "ledger": ledger_summary(
+                runtime.engine, [stage.name for stage in runtime.program.stages]
+            ),
+            "report": report,
+        }

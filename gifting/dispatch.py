@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, exists, or_, select, update
+from sqlalchemy.orm import Session
 
 from gifting import ledger
 from gifting.errors import GiftingError, PermanentError, RetriableError
@@ -109,8 +110,8 @@ def _order_request(
         .join(Account, Account.id == Gift.account_id)
         .where(Gift.id == gift_id)
     )
-    with engine.connect() as connection:
-        gift, contact, company = connection.execute(query).one()
+    with Session(engine) as session:
+        gift, contact, company = session.execute(query).one()
     name = " ".join(part for part in (contact.first_name, contact.last_name) if part)
     address = None
     if contact.street:
@@ -321,3 +322,26 @@ def _write_back(
         return
     with engine.begin() as connection:
         connection.execute(update(Gift).where(Gift.id == gift_id).values(crm_task_id=task_id))
+
+
+def dispatch_due_gifts(
+    engine: Engine,
+    vendor: GiftVendor,
+    kinds: dict[str, str],
+    *,
+    as_of: datetime,
+    backfill: bool = False,
+    batch_size: int = 500,
+    write_activity: ActivityWriter | None = None,
+) -> Counter[str]:
+    """Repair interrupted sends, release due gifts, then send ready ones batch by batch."""
+    outcome: Counter[str] = Counter()
+    outcome.update(recover_interrupted_sends(engine, vendor, as_of=as_of))
+    outcome.update(release_due_gifts(engine, as_of=as_of, backfill=backfill))
+    while True:
+        sent = send_ready_gifts(
+            engine, vendor, kinds, as_of=as_of, limit=batch_size, write_activity=write_activity
+        )
+        outcome.update(sent)
+        if sum(sent.values()) < batch_size:
+            return outcome

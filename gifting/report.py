@@ -53,7 +53,7 @@ def build_report(engine: Engine, as_of: datetime, output_dir: Path) -> ReportRes
     """Compute the cohort metrics as of ``as_of``, store them, and write the CSV and HTML files.
 
     Storing replaces earlier rows for the same ``as_of``, so a re-run of a night is safe. An
-    empty warehouse still produces both files, and the HTML page says that nothing is signed yet.
+    empty warehouse still produces both files, and the HTML page states that nothing is signed yet.
     """
     stamp = naive_utc(as_of)
     accounts = load_account_cohorts(engine, stamp)

@@ -14,7 +14,12 @@ from gifting.report_plots import survival_curves_png
 RETENTION_METRICS = ["retention_30", "retention_90", "retention_365", "churn_rate"]
 OUTCOME_METRICS = ["expansion_rate_365", "avg_nps", "referral_rate", "gift_spend_per_account"]
 COHORT_METRICS = ["retention_30", "retention_90", "retention_365"]
-SHARE_METRICS = {*RETENTION_METRICS, "expansion_rate_365", "retention_365_diff"}
+SHARE_METRICS = {
+    *RETENTION_METRICS,
+    "expansion_rate_365",
+    "retention_365_diff",
+    "expansion_rate_365_diff",
+}
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -126,15 +131,13 @@ def _cohort_rows(metrics: pd.DataFrame) -> list[list[str]]:
             cells = metrics[(metrics["cohort"] == cohort) & (metrics["arm"] == arm)]
             cells = cells.set_index("metric")
             row = [cohort, arm, str(int(cells.loc["accounts", "n"]))]
-            row.extend(
-                format_estimate(cells.loc[name], name) for name in ("retention_30", "retention_90")
-            )
+            row.extend(format_estimate(cells.loc[name], name) for name in COHORT_METRICS)
             rows.append(row)
     return rows
 
 
 def format_estimate(row: pd.Series, metric: str) -> str:
-    """Format a value with its interval; shares as percentages, a dash where none exists."""
+    """Format a value with its interval, shares as percentages and a missing value as a dash."""
     if pd.isna(row["value"]):
         return "–"
     if metric == "logrank_p":

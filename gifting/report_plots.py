@@ -49,6 +49,6 @@ def _to_base64_png(figure: Figure) -> str:
 
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
-    # Matplotlib writes its version and web address into PNG metadata unless told not to.
+    # Matplotlib writes its version and web address into the PNG metadata by default.
     figure.savefig(buffer, format="png", metadata={"Software": None})
     return base64.b64encode(buffer.getvalue()).decode("ascii")

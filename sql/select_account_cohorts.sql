@@ -1,9 +1,10 @@
--- Grain: one row per account with at least one won contract signed on or before :as_of_date.
--- Key: account_id.
+-- Grain: one row per account with at least one won contract signed on or before the report
+-- date. Key: account_id.
 --
--- Parameters:
---   :as_of_date  the report date; contracts, churns and other outcomes after it are ignored.
---   :as_of       the report time; gifts sent after it do not count yet.
+-- Bind parameters (named without their colon here, because SQLAlchemy would bind them even
+-- inside a comment):
+--   as_of_date  the report date; contracts, churns and other outcomes after it are ignored.
+--   as_of       the report time; gifts sent after it do not count yet.
 --
 -- Date differences (durations, the 365-day expansion window) are computed by the caller,
 -- because SQLite and PostgreSQL share no function that subtracts two dates.

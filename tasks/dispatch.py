@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
 
 from prefect import get_run_logger, task
@@ -32,20 +31,17 @@ def dispatch_due(
     A retry of this task is safe: claimed gifts are in ``sending`` and are repaired by asking the
     vendor, and every order carries the gift's idempotency key.
     """
-    engine, vendor = runtime.engine, runtime.vendor
-    outcome: Counter[str] = Counter()
-    outcome.update(dispatch.recover_interrupted_sends(engine, vendor, as_of=as_of))
-    outcome.update(dispatch.release_due_gifts(engine, as_of=as_of, backfill=backfill))
     writer = TaskWriter(runtime.salesforce, today=as_of.date()) if write_back else None
-    while True:
-        sent = dispatch.send_ready_gifts(
-            engine, vendor, runtime.item_kinds, as_of=as_of, limit=batch_size, write_activity=writer
-        )
-        outcome.update(sent)
-        if sum(sent.values()) < batch_size:
-            break
-    if outcome.get("sent") or any(key.startswith("failed") for key in outcome):
-        get_run_logger().info("dispatch as of %s: %s", as_of, dict(outcome))
+    outcome = dispatch.dispatch_due_gifts(
+        runtime.engine,
+        runtime.vendor,
+        runtime.item_kinds,
+        as_of=as_of,
+        backfill=backfill,
+        batch_size=batch_size,
+        write_activity=writer,
+    )
+    get_run_logger().info("dispatch as of %s: %s", as_of, dict(outcome))
     return dict(outcome)
 
 

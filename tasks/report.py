@@ -16,9 +16,10 @@ from gifting.runtime import Runtime
 def cohort_report(runtime: Runtime, as_of: datetime) -> dict[str, object]:
     """Compute retention by signing cohort and arm, write the HTML report and the artifacts."""
     result = build_report(runtime.engine, as_of, runtime.report_dir)
+    accounts = result.summary.get("accounts", {})
     rows = [
-        {"arm": arm, **{key: value for key, value in values.items()}}
-        for arm, values in result.summary.get("arms", {}).items()
+        {"arm": arm, "accounts": accounts.get(arm, 0), **values}
+        for arm, values in result.summary.get("retention", {}).items()
     ]
     if rows:
         create_table_artifact(

@@ -72,7 +72,7 @@ def kaplan_meier(durations: pd.Series, events: pd.Series) -> pd.DataFrame:
     The interval uses the exponential Greenwood formula, so it always lies in [0, 1]; this is
     also what ``lifelines.KaplanMeierFitter`` reports. Returns one row per distinct observed time
     (plus day 0), indexed by time, with columns at_risk, events, survival, variance, ci_low and
-    ci_high. Survival is a step function: the row for time t holds the value from t onward.
+    ci_high. Survival is a step function, so the row for time t gives the value from t onward.
     """
     times = pd.Series(durations, dtype=float).to_numpy()
     observed = pd.Series(events, dtype=float).to_numpy() > 0
@@ -87,8 +87,8 @@ def kaplan_meier(durations: pd.Series, events: pd.Series) -> pd.DataFrame:
 
     with np.errstate(divide="ignore", invalid="ignore"):
         factors = np.where(at_risk > 0, 1.0 - deaths / at_risk, 1.0)
-        # A time where everyone at risk dies drives survival to 0; its Greenwood term is
-        # infinite and is dropped, which leaves a zero-width interval at 0.
+        # A time where every account at risk churns drives survival to 0. Its Greenwood term
+        # is infinite and is dropped, which leaves a zero-width interval at 0.
         terms = np.where(at_risk > deaths, deaths / (at_risk * (at_risk - deaths)), 0.0)
     survival = np.cumprod(factors)
     greenwood_sum = np.cumsum(terms)
@@ -123,10 +123,10 @@ def _log_log_interval(
 
 
 def survival_at(curve: pd.DataFrame, day: float) -> SurvivalPoint | None:
-    """Read the survival curve at ``day``, or None when nobody was followed that long.
+    """Read the survival curve at ``day``, or None when no account was followed that long.
 
     Past the longest follow-up the curve is unknown, so carrying the last value forward would
-    overstate what the data shows; the exception is a curve that already reached 0.
+    overstate what the data shows. A curve that already reached 0 stays at 0.
     """
     if curve.empty:
         return None
@@ -150,7 +150,7 @@ def proportion(successes: int, n: int) -> Estimate:
     denominator = 1 + Z_95**2 / n
     centre = (share + Z_95**2 / (2 * n)) / denominator
     half_width = Z_95 * math.sqrt(share * (1 - share) / n + Z_95**2 / (4 * n**2)) / denominator
-    # At a share of 0 or 1 the bound equals the share exactly; clamping removes rounding error.
+    # At a share of 0 or 1 the bound equals the share exactly, so clamp away the rounding error.
     low = min(share, max(0.0, centre - half_width))
     high = max(share, min(1.0, centre + half_width))
     return Estimate(share, n, low, high)
@@ -269,7 +269,10 @@ def retention_difference(gifted: pd.DataFrame, holdout: pd.DataFrame, day: int) 
         return Estimate(None, n)
     difference = points[0].survival - points[1].survival
     half_width = Z_95 * math.sqrt(points[0].variance + points[1].variance)
-    return Estimate(difference, n, difference - half_width, difference + half_width)
+    # A difference of two shares lies in [-1, 1], but the normal approximation can overshoot.
+    low = max(-1.0, difference - half_width)
+    high = min(1.0, difference + half_width)
+    return Estimate(difference, n, low, high)
 
 
 def _survival_point(accounts: pd.DataFrame, day: int) -> SurvivalPoint | None:
@@ -287,7 +290,7 @@ def _difference(first: Estimate, second: Estimate) -> Estimate:
 def logrank_p(gifted: pd.DataFrame, holdout: pd.DataFrame) -> Estimate:
     """Test whether the gifted and holdout survival curves differ (log-rank test p-value).
 
-    Returns value None when an arm is empty or nobody churned, because the test statistic is
+    Returns value None when an arm is empty or no account churned, because the test statistic is
     then undefined.
     """
     n = len(gifted) + len(holdout)

@@ -23,6 +23,14 @@ from gifting.sandbox.vendor_server import VendorSandbox
 logger = logging.getLogger(__name__)
 
 CONNECTION_FILE = "sandbox.json"
+# Credentials of the sandbox org. They guard nothing but loopback test data.
+SANDBOX_CREDENTIALS = {
+    "username": "integration@sandbox.gifting.local",
+    "password": "sandbox-password",
+    "security_token": "sandbox-token",
+    "client_id": "sandbox-client-id",
+    "client_secret": "sandbox-client-secret",
+}
 ORG_FILE = "sample_org.json"
 
 
@@ -39,6 +47,8 @@ class SandboxConnection:
     salesforce_ca_bundle: str
     vendor_base_url: str
     vendor_api_key: str
+    # The sandbox publishes no rate limit; the client's default of 10 per second is a real vendor's.
+    vendor_rate_limit_per_second: str = "500"
 
     def as_environment(self) -> dict[str, str]:
         """Return the ``GIFTING_*`` variables that point the product at these sandboxes."""
@@ -68,18 +78,19 @@ def running_sandboxes(
     spec = SampleOrgSpec(accounts=accounts, seed=seed, as_of=sample_org_as_of(home, now))
     store: OrgStore = generate_sample_org(spec)
     vendor_catalog = [item.model_dump(mode="json") for item in catalog.items]
-    cert_dir = home / "certs"
+    cert_dir = (home / "certs").resolve()
+    cert_dir.mkdir(parents=True, exist_ok=True)
     with (
-        SalesforceSandbox(store, cert_dir=cert_dir) as salesforce,
+        SalesforceSandbox(store, cert_dir=cert_dir, **SANDBOX_CREDENTIALS) as salesforce,
         VendorSandbox(vendor_catalog, state_path=home / "vendor_orders.json") as vendor,
     ):
         connection = SandboxConnection(
             salesforce_login_url=salesforce.login_url,
-            salesforce_username=salesforce.username,
-            salesforce_password=salesforce.password,
-            salesforce_security_token=salesforce.security_token,
-            salesforce_client_id=salesforce.client_id,
-            salesforce_client_secret=salesforce.client_secret,
+            salesforce_username=SANDBOX_CREDENTIALS["username"],
+            salesforce_password=SANDBOX_CREDENTIALS["password"],
+            salesforce_security_token=SANDBOX_CREDENTIALS["security_token"],
+            salesforce_client_id=SANDBOX_CREDENTIALS["client_id"],
+            salesforce_client_secret=SANDBOX_CREDENTIALS["client_secret"],
             salesforce_ca_bundle=str(salesforce.ca_pem_path),
             vendor_base_url=vendor.base_url,
             vendor_api_key=vendor.api_key,

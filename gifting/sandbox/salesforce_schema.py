@@ -1,8 +1,8 @@
 """Field catalogue of the sandbox org: which fields each sObject has and which type each holds.
 
-The ``OrgStore`` has no declared schema, so the catalogue is derived from the records themselves:
-an object's fields are the keys seen in its records, the system fields every record has, the
-foreign keys of its parent relationships and, for activity objects that start empty, the
+The ``OrgStore`` has no declared schema, so the catalogue is derived from the records themselves.
+An object's fields are the keys seen in its records, the system fields every record has and the
+foreign keys of its parent relationships. Activity objects, which start empty, also get the
 standard fields the product writes. A field's type is the type of its first non-null value.
 """
 
@@ -61,8 +61,8 @@ class ObjectSchema:
 
     Attributes:
         name: The sObject's API name, such as ``Account``.
-        types: Canonical field name to type, None while no record holds a value for it.
-        id_fields: Fields that hold record Ids, which match 15- and 18-character forms alike.
+        types: Canonical field name to type, None while no record contains a value for it.
+        id_fields: Fields that contain record Ids, which match 15- and 18-character forms alike.
     """
 
     name: str
@@ -106,6 +106,8 @@ def describe_object(store: OrgStore, sobject: str) -> ObjectSchema:
     types.update(STANDARD_FIELDS.get(sobject, {}))
     for foreign_key in foreign_keys:
         types.setdefault(foreign_key, "string")
+    # NOTE: a field that is null in every record has no type, so filters on it accept a literal of
+    # any type, where a real org would reject a mismatched one.
     for record in store.records(sobject):
         for field, value in record.items():
             if types.get(field) is None:

@@ -1,7 +1,7 @@
 """Tasks, Events and Cases: the activity history that personalisation and health checks read.
 
-Nothing happens after an account churns. The only records dated after ``as_of`` are Events that
-were already scheduled on ``as_of`` (their CreatedDate is not after ``as_of``).
+No Task or Case is dated after the account's churn date or after ``as_of``. Events may lie after
+``as_of`` only when they were already scheduled by then (their CreatedDate is not after it).
 """
 
 from __future__ import annotations
@@ -80,16 +80,17 @@ def _task(
     contact: Record | None = None,
 ) -> Record:
     kind, subject, description = template
-    who = contact or (story.primary if rng.random() < 0.6 else rng.choice(story.contacts))
+    if contact is None:
+        contact = story.primary if rng.random() < 0.6 else rng.choice(story.contacts)
     stamp = story.at(rng, day)
     return {
         "Id": ids.next("Task"),
-        "WhoId": who["Id"],
+        "WhoId": contact["Id"],
         "WhatId": what_id,
         "AccountId": story.account_id,
         "Subject": subject,
-        "Description": description.format(team=rng.choice(data.TEAMS), first=who["FirstName"]),
-        "ActivityDate": stamp.date(),
+        "Description": description.format(team=rng.choice(data.TEAMS), first=contact["FirstName"]),
+        "ActivityDate": day,
         "Type": kind,
         "Status": "Completed",
         "OwnerId": story.owner_id,

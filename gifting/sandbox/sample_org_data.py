@@ -1,8 +1,9 @@
 """Vocabulary of the sample org: countries, names, titles and the text of notes and cases.
 
-Every name, street and company here is invented. Email domains end in ``.example`` (reserved by
-RFC 2606) and North American phone numbers use the 555-01xx block reserved for fiction, so
-nothing the sandbox serves can reach a real person.
+Every person and company here is invented. Streets are common street names with random house
+numbers and postal codes. Email domains end in ``.example`` (reserved by RFC 2606) and North
+American phone numbers use the 555-01xx block reserved for fiction, so no Email or call from the
+sandbox can reach a real person.
 """
 
 from __future__ import annotations

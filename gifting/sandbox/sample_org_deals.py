@@ -34,7 +34,7 @@ DUPLICATE_EVERY = 150
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the account did after signing, as far as it can be seen on ``as_of``."""
+    """Observable result of an account after signing, as of ``as_of``."""
 
     churn_date: date | None
     expansion_date: date | None
@@ -140,7 +140,7 @@ def _later_deals(
 
 
 def _renews(story: AccountStory, anniversary: date) -> bool:
-    """Return whether the contract renewed on ``anniversary``: it has come and churn has not."""
+    """Return whether the contract renewed on a past ``anniversary`` that churn did not precede."""
     if anniversary > story.as_of.date():
         return False
     return story.churn_date is None or story.churn_date > anniversary

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from gifting.sandbox import sample_org_data as data
 from gifting.sandbox.sample_org_story import AccountStory, IdAllocator, Record, fill_pattern
 
-# Shares observed in the sample org, chosen to exercise the sync's edge cases at a realistic rate.
+# Per-record probabilities, chosen so the sync meets each edge case at a realistic rate.
 STRATEGIC_SHARE = 0.10
 MISSING_STREET_SHARE = 0.03
 TIME_ZONE_SHARE = 0.70
@@ -40,7 +40,7 @@ def build_users(ids: IdAllocator, as_of: datetime, history_days: int) -> list[Re
 
 
 def ascii_slug(text: str) -> str:
-    """Lower-case ASCII letters and digits of ``text``, for Email local parts and domains.
+    """Reduce ``text`` to lower-case ASCII letters and digits, for Email local parts and domains.
 
     Accents are dropped ("Müller" becomes "muller"). Japanese names go through the romanised
     tables first, because they have no ASCII decomposition.

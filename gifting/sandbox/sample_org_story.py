@@ -30,6 +30,9 @@ class IdAllocator:
 
     The generator assigns Ids itself, because the holdout is a hash of the Account Id and
     ``iter_sample_records`` must produce the same Ids without a store.
+
+    NOTE: Ids depend on record order only, not on the seed, so the n-th Account has the same Id
+    and the same arm under every seed. Change ``holdout_salt`` to draw a different holdout.
     """
 
     def __init__(self) -> None:
@@ -75,7 +78,7 @@ def add_years(day: date, years: int) -> date:
 
 @dataclass
 class AccountStory:
-    """What happened to one customer account, shared by every record built for it.
+    """History of one customer account, shared by every record built for it.
 
     ``last_active`` is the last day anything can happen: the churn date, or ``as_of`` when the
     account is still a customer.
@@ -121,6 +124,6 @@ class AccountStory:
         return min(local_business_time(rng, day, self.zone), self.as_of)
 
     def day_between(self, rng: random.Random, first: date, last: date) -> date:
-        """Return a uniformly random day in ``[first, last]``, or ``first`` when the range is empty."""
+        """Return a uniform random day in ``[first, last]``, or ``first`` if the range is empty."""
         span = (last - first).days
         return first + timedelta(days=rng.randint(0, span)) if span > 0 else first

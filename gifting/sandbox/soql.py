@@ -176,20 +176,20 @@ def run_soql(
 
 def _syntax_message(text: str, error: UnexpectedInput) -> str:
     """Format a parse error like Salesforce: the query line, a caret and the position."""
-    line = getattr(error, "line", 1)
-    column = getattr(error, "column", 1)
-    if isinstance(error, UnexpectedEOF) or line < 1:
-        lines = text.splitlines() or [""]
+    token = getattr(error, "token", None)
+    at_end = isinstance(error, UnexpectedEOF) or getattr(token, "type", None) == "$END"
+    lines = text.splitlines() or [""]
+    if at_end:
         line, column = len(lines), len(lines[-1]) + 1
         reason = "unexpected token: <EOF>"
-    elif isinstance(error, UnexpectedCharacters):
-        reason = f"unexpected character: {error.char!r}"
     else:
-        token = cast(Token, getattr(error, "token", ""))
-        reason = "unexpected token: <EOF>" if token.type == "$END" else f"unexpected token: {token}"
-    source_line = text.splitlines()[line - 1] if text.strip() else ""
+        line, column = error.line, error.column
+        if isinstance(error, UnexpectedCharacters):
+            reason = f"unexpected character: {error.char!r}"
+        else:
+            reason = f"unexpected token: {token}"
     caret = " " * (column - 1) + "^"
-    return f"\n{source_line}\n{caret}\nERROR at Row:{line}:Column:{column}\n{reason}"
+    return f"\n{lines[line - 1]}\n{caret}\nERROR at Row:{line}:Column:{column}\n{reason}"
 
 
 def decode_string(raw: str) -> str:

@@ -13,7 +13,7 @@ from gifting.errors import PermanentError
 class SoqlError(PermanentError):
     """A query that Salesforce would reject, with the ``errorCode`` its REST API reports.
 
-    Salesforce answers every such query with HTTP 400 and a body of
+    Salesforce rejects every such query with HTTP 400 and a body of
     ``[{"message": ..., "errorCode": ...}]``, so the server only needs the code and the message.
 
     Attributes:
@@ -121,7 +121,7 @@ Condition = Comparison | Membership | Like | Not | BoolOp
 
 @dataclass(frozen=True)
 class OrderItem:
-    """One ``ORDER BY`` key. Salesforce sorts nulls first unless told ``NULLS LAST``."""
+    """One ``ORDER BY`` key. Salesforce sorts nulls first unless the key has ``NULLS LAST``."""
 
     field: FieldPath
     descending: bool = False

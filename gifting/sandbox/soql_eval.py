@@ -1,10 +1,10 @@
 """Evaluate a parsed SOQL query against an ``OrgStore``, with Salesforce's semantics.
 
-Salesforce rules this module follows: text comparisons, ``LIKE`` and ``ORDER BY`` ignore case;
-nulls sort first unless ``NULLS LAST``; a null field fails every comparison except ``!= value``
-and ``= null`` (there is no SQL three-valued logic); a filter value must match the field's
-type, so a DATETIME field takes a datetime literal or a relative date literal such as ``TODAY``
-but not a plain date such as ``2026-01-01``.
+It follows these Salesforce rules. Text comparisons, ``LIKE`` and ``ORDER BY`` ignore case.
+Nulls sort first unless the key has ``NULLS LAST``. A null field fails every comparison except
+``!= value`` and ``= null``, because SOQL has no three-valued logic. A filter value must match
+the field's type, so a DATETIME field takes a datetime literal or a relative date literal such
+as ``TODAY``, but not a plain date such as ``2026-01-01``.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class ResolvedField:
         path: The path as written in the query, for messages.
         hops: Relationship name and lookup for each parent step, outermost first.
         name: The leaf field's canonical name on the last object of the path.
-        field_type: The leaf's type, None when no record holds a value yet.
+        field_type: The leaf's type, None while no record contains a value for it.
         is_id: True when the leaf holds record Ids.
     """
 
@@ -160,9 +160,13 @@ def evaluate(
     """
     sobject = canonical_sobject(store, query.sobject)
     if sobject is None:
-        raise SoqlError(f"sObject type '{query.sobject}' is not supported", error_code="INVALID_TYPE")
+        raise SoqlError(
+            f"sObject type '{query.sobject}' is not supported", error_code="INVALID_TYPE"
+        )
     resolver = _Resolver(store, sobject)
     selected = _resolve_select_list(query.fields, resolver)
+    # NOTE: Salesforce resolves TODAY and LAST_N_DAYS in the running user's time zone; the
+    # sandbox always uses UTC, so results near midnight can differ from a real org's.
     today = (now or datetime.now(UTC)).astimezone(UTC).date()
     matches = _compile(query.where, resolver, today) if query.where else None
     sort_keys = [(resolver.resolve(item.field), item) for item in query.order_by]
@@ -188,7 +192,7 @@ def _resolve_select_list(paths: tuple[FieldPath, ...], resolver: _Resolver) -> l
     seen: set[tuple[str, ...]] = set()
     for path in paths:
         resolved = resolver.resolve(path)
-        key = tuple(name for name, _ in resolved.hops) + (resolved.name,)
+        key = (*(name for name, _ in resolved.hops), resolved.name)
         if key in seen:
             raise SoqlError(f"duplicate field selected: {path}")
         seen.add(key)
@@ -225,7 +229,11 @@ def _comparison_test(
     if isinstance(value, RelativeDate):
         return _range_test(operator, *value.day_range(today))
     if value is None:
-        return (lambda actual: actual is None) if operator == "=" else (lambda actual: actual is not None)
+        return (
+            (lambda actual: actual is None)
+            if operator == "="
+            else (lambda actual: actual is not None)
+        )
 
     expected = _comparable(_normalise_id(value) if resolved.is_id else value)
     compare = _OPERATORS[operator]
@@ -337,7 +345,9 @@ def _sort(rows: list[Record], keys: list[tuple[ResolvedField, OrderItem]], store
         # With reverse=True the null rank flips too, so pick the rank that lands nulls right.
         null_rank = 0 if nulls_first != item.descending else 2
 
-        def sort_key(record: Record, resolved: ResolvedField = resolved, rank: int = null_rank) -> Any:
+        def sort_key(
+            record: Record, resolved: ResolvedField = resolved, rank: int = null_rank
+        ) -> Any:
             value = resolved.read(record, store)
             if value is None:
                 return (rank, "", 0)

@@ -1,9 +1,9 @@
 """Vendor sandbox state and rules: catalog, stock, balance, orders and idempotency keys.
 
-``gifting.sandbox.vendor_server`` serves this over HTTP. Orders live in memory, so each sandbox
-starts empty. Order status follows the server's own clock and is computed when an order is
-read, so no background thread moves orders along. The rules, test hooks included, are
-documented in ``docs/vendor-sandbox-api.md``.
+``gifting.sandbox.vendor_server`` serves this over HTTP. Orders live in memory, and also in a
+JSON file when a state path is given. Order status follows the server's own clock and is
+computed when an order is read, so no background thread moves orders along. The rules, test
+hooks included, are documented in ``docs/vendor-sandbox-api.md``.
 """
 
 from __future__ import annotations
@@ -11,43 +11,26 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
+from gifting.sandbox.vendor_validation import (
+    CENT,
+    ApiError,
+    check_address,
+    check_recipient_hooks,
+    delivery_failure_reason,
+    parse_order_body,
+    validation_error,
+)
 from gifting.vendors.base import VendorErrorCode, VendorStatus
 
 logger = logging.getLogger(__name__)
-
-ADDRESS_FIELDS = ("street", "city", "state", "postal_code", "country")
-# Test hooks, documented in docs/vendor-sandbox-api.md.
-INVALID_ADDRESS_MARKER = "INVALID"
-UNDELIVERABLE_ADDRESS_MARKER = "UNDELIVERABLE"
-DECLINING_EMAIL_DOMAIN = "declined.example"
-BLOCKED_EMAIL_DOMAIN = "blocked.example"
-BOUNCING_EMAIL_DOMAIN = "bounce.example"
-CENT = Decimal("0.01")
-
-
-class ApiError(Exception):
-    """An error response: the HTTP status and the body's ``code`` and ``message``."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
-
-
-def _invalid(message: str, code: str = VendorErrorCode.INVALID_REQUEST) -> ApiError:
-    return ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, code, message)
 
 
 def format_time(value: datetime) -> str:
@@ -57,7 +40,10 @@ def format_time(value: datetime) -> str:
 
 @dataclass
 class StoredOrder:
-    """An order as the sandbox stores it. The recipient is kept only as its failure hook."""
+    """An order as the sandbox stores it.
+
+    The recipient is not stored, only the failure reason a test hook derived from it.
+    """
 
     id: str
     reference: str
@@ -65,17 +51,38 @@ class StoredOrder:
     amount: Decimal
     currency: str
     kind: str
+    sequence: int
     created_at: datetime
-    created_clock: float
     failure_on_delivery: str | None
     cancelled_at: datetime | None = None
+
+    def to_state(self) -> dict[str, Any]:
+        state = asdict(self)
+        state["amount"] = str(self.amount)
+        state["created_at"] = self.created_at.isoformat()
+        state["cancelled_at"] = self.cancelled_at.isoformat() if self.cancelled_at else None
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> StoredOrder:
+        cancelled_at = state["cancelled_at"]
+        return cls(
+            **{
+                **state,
+                "amount": Decimal(state["amount"]),
+                "created_at": datetime.fromisoformat(state["created_at"]),
+                "cancelled_at": datetime.fromisoformat(cancelled_at) if cancelled_at else None,
+            }
+        )
 
 
 class OrderBook:
     """Catalog, stock, balance, orders and idempotency keys, behind one lock.
 
     Methods raise ``ApiError`` for requests the vendor rejects, so the HTTP handler only
-    translates and never decides.
+    translates and never decides. With a ``state_path``, every change is appended to that file
+    as one JSON line and replayed on start, so orders and idempotency keys survive a sandbox
+    restart, and writing stays constant-time per order however many orders exist.
     """
 
     def __init__(
@@ -85,6 +92,7 @@ class OrderBook:
         ship_after_s: float,
         deliver_after_s: float,
         balance: Decimal | None,
+        state_path: Path | None = None,
     ) -> None:
         self.items = {
             str(item["sku"]): {
@@ -101,7 +109,10 @@ class OrderBook:
         self.deliver_after_s = deliver_after_s
         self.orders: dict[str, StoredOrder] = {}
         self.keys: dict[str, tuple[str, str]] = {}
+        self.state_path = state_path
         self.lock = threading.Lock()
+        if state_path is not None and state_path.exists():
+            self._load(state_path)
 
     def catalog_json(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -117,7 +128,7 @@ class OrderBook:
             if idempotency_key in self.keys:
                 stored_fingerprint, order_id = self.keys[idempotency_key]
                 if stored_fingerprint != fingerprint:
-                    raise _invalid(
+                    raise validation_error(
                         f"Idempotency-Key {idempotency_key!r} was already used for order "
                         f"{order_id} with a different body. Use a new key for a different order.",
                         VendorErrorCode.IDEMPOTENCY_KEY_REUSED,
@@ -127,6 +138,13 @@ class OrderBook:
             self._reserve(order)
             self.orders[order.id] = order
             self.keys[idempotency_key] = (fingerprint, order.id)
+            self._append(
+                {
+                    "order": order.to_state(),
+                    "key": [idempotency_key, fingerprint],
+                    "stock": [order.sku, self.stock.get(order.sku)],
+                }
+            )
             logger.info("Sandbox vendor created order %s for sku %s", order.id, order.sku)
             return self._to_json(order), False
 
@@ -140,7 +158,10 @@ class OrderBook:
             return [self._to_json(order) for order in sorted(matches, key=_creation_order)]
 
     def cancel(self, order_id: str) -> dict[str, Any]:
-        """Cancel an accepted order, returning stock and balance; cancelling twice is a no-op."""
+        """Cancel an accepted order and put back its stock and balance.
+
+        Cancelling a cancelled order changes nothing.
+        """
         with self.lock:
             order = self._find(order_id)
             status, _, _ = self._lifecycle(order)
@@ -154,6 +175,9 @@ class OrderBook:
             if order.cancelled_at is None:
                 order.cancelled_at = datetime.now(UTC)
                 self._release(order)
+                self._append(
+                    {"order": order.to_state(), "stock": [order.sku, self.stock.get(order.sku)]}
+                )
             return self._to_json(order)
 
     def snapshot(self) -> list[dict[str, Any]]:
@@ -161,6 +185,50 @@ class OrderBook:
             return [
                 self._to_json(order) for order in sorted(self.orders.values(), key=_creation_order)
             ]
+
+    def set_stock(self, sku: str, quantity: int | None) -> None:
+        """Set the units left of ``sku``. ``None`` makes its stock unlimited again."""
+        with self.lock:
+            if sku not in self.items:
+                raise KeyError(f"sku {sku!r} is not in the sandbox catalog.")
+            if quantity is None:
+                self.stock.pop(sku, None)
+            else:
+                self.stock[sku] = quantity
+            self._append({"stock": [sku, quantity]})
+
+    def _append(self, change: dict[str, Any]) -> None:
+        """Append one change, with the balance after it, to the journal. Call with the lock held."""
+        if self.state_path is None:
+            return
+        change["balance"] = None if self.balance is None else str(self.balance)
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.state_path.open("a", encoding="utf-8") as journal:
+            journal.write(json.dumps(change, separators=(",", ":")) + "\n")
+
+    def _load(self, path: Path) -> None:
+        """Replay the journal: later lines replace earlier states of the same order."""
+        with path.open(encoding="utf-8") as journal:
+            for line in journal:
+                if line.strip():
+                    self._apply(json.loads(line))
+        logger.info("Sandbox vendor loaded %d orders from %s", len(self.orders), path)
+
+    def _apply(self, change: dict[str, Any]) -> None:
+        if "order" in change:
+            order = StoredOrder.from_state(change["order"])
+            self.orders[order.id] = order
+            if "key" in change:
+                key, fingerprint = change["key"]
+                self.keys[key] = (fingerprint, order.id)
+        if "stock" in change:
+            sku, quantity = change["stock"]
+            if quantity is None:
+                self.stock.pop(sku, None)
+            else:
+                self.stock[sku] = int(quantity)
+        if change.get("balance") is not None:
+            self.balance = Decimal(change["balance"])
 
     def _find(self, order_id: str) -> StoredOrder:
         order = self.orders.get(order_id)
@@ -174,45 +242,35 @@ class OrderBook:
 
     def _validated_order(self, body: Any) -> StoredOrder:
         """Check a ``POST /v1/orders`` body against the rules and build the order."""
-        if not isinstance(body, dict):
-            raise _invalid("The request body must be a JSON object.")
-        fields = {name: _required_text(body, name) for name in ("reference", "sku", "currency")}
-        kind = body.get("kind", "physical")
-        if kind not in ("physical", "egift"):
-            raise _invalid(f"kind {kind!r} is invalid. Use 'physical' or 'egift'.")
-        note = body.get("note")
-        if not isinstance(note, str) or not note.strip():
-            raise _invalid("note is missing or empty. Write the card text into note.")
-        recipient = body.get("recipient")
-        if not isinstance(recipient, dict):
-            raise _invalid("recipient is missing. Send an object with name, email and address.")
-        _required_text(recipient, "name", prefix="recipient.")
-        email = _required_text(recipient, "email", prefix="recipient.")
-        amount = _parse_amount(body.get("amount"))
-        item = self.items.get(fields["sku"])
+        request = parse_order_body(body)
+
+        item = self.items.get(request.sku)
         if item is None:
-            raise _invalid(
-                f"sku {fields['sku']!r} is not in the catalog. Pick one from GET /v1/catalog.",
+            raise validation_error(
+                f"sku {request.sku!r} is not in the catalog. Pick one from GET /v1/catalog.",
                 VendorErrorCode.SKU_UNKNOWN,
             )
-        if fields["currency"] != item["currency"]:
-            raise _invalid(
-                f"currency {fields['currency']!r} does not match the catalog currency "
-                f"{item['currency']!r} of sku {fields['sku']!r}."
+        if request.currency != item["currency"]:
+            raise validation_error(
+                f"currency {request.currency!r} does not match the catalog currency "
+                f"{item['currency']!r} of sku {request.sku!r}."
             )
-        if kind == "physical":
-            _check_address(recipient.get("address"))
-        _check_recipient_hooks(email)
+        if request.kind == "physical":
+            check_address(request.address)
+        check_recipient_hooks(request.email)
+
         return StoredOrder(
             id=f"ord_{uuid.uuid4().hex[:16]}",
-            reference=fields["reference"],
-            sku=fields["sku"],
-            amount=amount,
-            currency=fields["currency"],
-            kind=kind,
+            reference=request.reference,
+            sku=request.sku,
+            amount=request.amount,
+            currency=request.currency,
+            kind=request.kind,
+            sequence=len(self.orders) + 1,
             created_at=datetime.now(UTC),
-            created_clock=time.monotonic(),
-            failure_on_delivery=_failure_hook(kind, email, recipient.get("address")),
+            failure_on_delivery=delivery_failure_reason(
+                request.kind, request.email, request.address
+            ),
         )
 
     def _reserve(self, order: StoredOrder) -> None:
@@ -251,7 +309,7 @@ class OrderBook:
         """
         if order.cancelled_at is not None:
             return VendorStatus.CANCELLED, order.cancelled_at, None
-        elapsed = time.monotonic() - order.created_clock
+        elapsed = (datetime.now(UTC) - order.created_at).total_seconds()
         ships_at = self.ship_after_s
         delivered_at = self.ship_after_s + self.deliver_after_s
         if elapsed >= delivered_at:
@@ -279,74 +337,5 @@ class OrderBook:
         }
 
 
-def _creation_order(order: StoredOrder) -> float:
-    return order.created_clock
-
-
-def _required_text(body: dict[str, Any], name: str, *, prefix: str = "") -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise _invalid(f"{prefix}{name} is missing or empty. Send it as a non-empty string.")
-    return value
-
-
-def _parse_amount(value: Any) -> Decimal:
-    """Parse a positive amount with at most two decimals, sent as a string or a JSON number."""
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        amount = None
-    if amount is None or not amount.is_finite() or amount <= 0 or amount != amount.quantize(CENT):
-        raise _invalid(
-            f"amount {value!r} is invalid. Send a positive amount with at most two decimals, "
-            'such as "25.00".'
-        )
-    return amount.quantize(CENT)
-
-
-def _check_address(address: Any) -> None:
-    """Reject a physical order whose address is incomplete or carries the INVALID test hook."""
-    if not isinstance(address, dict):
-        raise _invalid(
-            "A physical gift needs recipient.address. Send the address or order an e-gift.",
-            VendorErrorCode.ADDRESS_INVALID,
-        )
-    missing = [
-        name
-        for name in ADDRESS_FIELDS
-        if not isinstance(address.get(name), str) or not address[name].strip()
-    ]
-    if missing:
-        raise _invalid(
-            f"recipient.address is missing {', '.join(missing)}. Send all of "
-            f"{', '.join(ADDRESS_FIELDS)}.",
-            VendorErrorCode.ADDRESS_INVALID,
-        )
-    if any(INVALID_ADDRESS_MARKER in address[name] for name in ADDRESS_FIELDS):
-        raise _invalid(
-            "recipient.address failed address verification. Correct the address.",
-            VendorErrorCode.ADDRESS_INVALID,
-        )
-
-
-def _check_recipient_hooks(email: str) -> None:
-    domain = email.rpartition("@")[2].lower()
-    if domain == DECLINING_EMAIL_DOMAIN:
-        raise _invalid(
-            "The recipient has opted out of gifts from this sender. Do not send them gifts.",
-            VendorErrorCode.RECIPIENT_DECLINED,
-        )
-    if domain == BLOCKED_EMAIL_DOMAIN:
-        raise _invalid(
-            "The vendor's gifting policy blocks this recipient. Review the gift with the vendor.",
-            VendorErrorCode.POLICY_BLOCKED,
-        )
-
-
-def _failure_hook(kind: str, email: str, address: Any) -> str | None:
-    """Return the failure reason an order will read as at delivery time, if a hook applies."""
-    if kind == "egift" and email.rpartition("@")[2].lower() == BOUNCING_EMAIL_DOMAIN:
-        return "email_bounced"
-    if kind == "physical" and UNDELIVERABLE_ADDRESS_MARKER in str(address.get("street", "")):
-        return "address_undeliverable"
-    return None
+def _creation_order(order: StoredOrder) -> int:
+    return order.sequence

@@ -17,11 +17,13 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
-from gifting.sandbox.vendor_orders import ApiError, OrderBook
+from gifting.sandbox.vendor_orders import OrderBook
+from gifting.sandbox.vendor_validation import ApiError
 from gifting.vendors.base import VendorErrorCode
 
 logger = logging.getLogger(__name__)
@@ -56,7 +58,7 @@ class VendorSandbox:
     """In-memory gift vendor behind a ``ThreadingHTTPServer`` in a background thread.
 
     Args:
-        catalog: Items as dicts with sku, name, price and currency; other keys are ignored.
+        catalog: Items as dicts with sku, name, price and currency. Other keys are ignored.
             Stock is unlimited until ``set_stock`` limits it.
         api_key: Bearer token every request must carry.
         port: TCP port; 0 picks a free one, which ``base_url`` reports after ``start``.
@@ -65,7 +67,9 @@ class VendorSandbox:
         deliver_after_s: Seconds from shipping until an order reads as delivered. With both
             delays 0, the default, every order reads as delivered as soon as it is created.
         webhook_secret: Secret for signing status webhooks, once the sandbox sends them.
-        balance: Account balance orders are charged against; ``None`` means unlimited.
+        balance: Account balance orders are charged against, or ``None`` for unlimited.
+        state_path: JSON file that keeps orders, idempotency keys, stock and balance across
+            restarts. With ``None`` they live in memory only.
     """
 
     def __init__(
@@ -80,16 +84,22 @@ class VendorSandbox:
         deliver_after_s: float = 0.0,
         webhook_secret: str = "sandbox-webhook-secret",
         balance: Decimal | None = None,
+        state_path: Path | None = None,
     ) -> None:
         self.book = OrderBook(
-            catalog, ship_after_s=ship_after_s, deliver_after_s=deliver_after_s, balance=balance
+            catalog,
+            ship_after_s=ship_after_s,
+            deliver_after_s=deliver_after_s,
+            balance=balance,
+            state_path=state_path,
         )
         self.api_key = api_key
         self.host = host
         self.port = port
         self.latency_s = latency_s
-        # NOTE: status webhooks signed with webhook_secret are not sent yet, so callers poll
-        # GET /v1/orders/{id}. They would be sent from OrderBook._lifecycle's transitions.
+        # NOTE: status webhooks signed with webhook_secret are not sent, so callers poll
+        # GET /v1/orders/{id}. Sending them needs a thread that fires at each order's ship and
+        # delivery times, because OrderBook computes status only when an order is read.
         self.webhook_secret = webhook_secret
         self._faults: list[Fault] = []
         self._request_count = 0
@@ -164,7 +174,8 @@ class VendorSandbox:
         """Make the next ``count`` requests whose path starts with ``path_prefix`` fail.
 
         Raises:
-            ValueError: ``kind`` is not one of ``FAULT_KINDS`` or ``count`` is below 1.
+            ValueError: ``kind`` is not one of ``FAULT_KINDS``, ``count`` is below 1 or
+                ``delay_s`` is negative.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"Fault kind {kind!r} is unknown. Use one of {sorted(FAULT_KINDS)}.")
@@ -179,14 +190,8 @@ class VendorSandbox:
         )
 
     def set_stock(self, sku: str, quantity: int | None) -> None:
-        """Set the units left of ``sku``; ``None`` makes its stock unlimited again."""
-        with self.book.lock:
-            if sku not in self.book.items:
-                raise KeyError(f"sku {sku!r} is not in the sandbox catalog.")
-            if quantity is None:
-                self.book.stock.pop(sku, None)
-            else:
-                self.book.stock[sku] = quantity
+        """Set the units left of ``sku``. ``None`` makes its stock unlimited again."""
+        self.book.set_stock(sku, quantity)
 
     def orders(self) -> list[dict[str, Any]]:
         """Return every stored order as its API JSON, oldest first."""
@@ -252,7 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         fault: Fault | None = None
         try:
-            body = self._read_body()
+            raw_body = self._read_body()
             if not url.path.startswith("/_sandbox/"):
                 sandbox._count_request()
             if not sandbox._authorized(self.headers.get("Authorization")):
@@ -262,6 +267,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "The Authorization header is missing or carries the wrong API key. "
                     "Send 'Authorization: Bearer <api key>'.",
                 )
+            body = _parse_json(raw_body)
             if url.path.startswith("/_sandbox/"):
                 response = _control(sandbox, method, url.path, body)
             else:
@@ -281,8 +287,8 @@ class _Handler(BaseHTTPRequestHandler):
             sandbox._wait(fault.delay_s)
         self._send_json(*response)
 
-    def _read_body(self) -> Any:
-        """Read the request body, always in full so the connection stays usable, and parse it."""
+    def _read_body(self) -> bytes:
+        """Read the request body in full, because unread bytes would corrupt the next request."""
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
@@ -294,17 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
                 VendorErrorCode.INVALID_REQUEST,
                 f"Content-Length must be between 0 and {MAX_BODY_BYTES} bytes.",
             )
-        raw = self.rfile.read(length) if length else b""
-        if not raw:
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError as error:
-            raise ApiError(
-                HTTPStatus.BAD_REQUEST,
-                VendorErrorCode.INVALID_REQUEST,
-                f"The request body is not valid JSON ({error}).",
-            ) from error
+        return self.rfile.read(length) if length else b""
 
     def _send_json(self, status: int, payload: Any, headers: Mapping[str, str]) -> None:
         data = json.dumps(payload).encode()
@@ -320,6 +316,19 @@ class _Handler(BaseHTTPRequestHandler):
             # The client gave up first, which is what timeout_after_accept provokes.
             logger.debug("Vendor sandbox client closed the connection before the response")
             self.close_connection = True
+
+
+def _parse_json(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as error:
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST,
+            VendorErrorCode.INVALID_REQUEST,
+            f"The request body is not valid JSON ({error}).",
+        ) from error
 
 
 def _route(

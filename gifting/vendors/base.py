@@ -78,7 +78,7 @@ class OrderRequest:
         reference: Our gift id. The vendor stores it so ``find_by_reference`` can recover an
             order whose creation response was lost.
         amount: Price we expect to pay, in ``currency``, with at most two decimals.
-        address: Required for physical gifts; ``None`` for e-gifts.
+        address: Required for physical gifts, ``None`` for e-gifts.
         note: The card text printed on or sent with the gift.
     """
 

@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 
 from gifting.errors import ConfigurationError
 
-# Longest wait between two tries. A Retry-After above this is not slept through: the client
+# Maximum wait between two tries. A Retry-After above this is not slept through: the client
 # raises at once, so the orchestrator can reschedule instead of holding a worker.
 MAX_BACKOFF_S = 30.0
 
@@ -37,7 +37,7 @@ def backoff_delay(
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Return the seconds a ``Retry-After`` header asks for, or ``None`` if absent or invalid.
+    """Return the seconds a ``Retry-After`` header requests, or ``None`` if absent or invalid.
 
     RFC 9110 allows either a number of seconds or an HTTP date. A date in the past means 0.
     """

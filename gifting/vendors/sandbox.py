@@ -2,7 +2,7 @@
 
 The client retries transient failures itself, so a caller sees a ``RetriableError`` only after
 ``max_attempts`` tries. ``place_order`` sends the same ``Idempotency-Key`` on every try, and the
-vendor answers a repeat with the order it already created. That is what makes retrying an order
+vendor returns the order it already created instead of creating another. That makes a retry
 safe even when the first response was lost after the vendor had stored the order.
 """
 
@@ -44,7 +44,7 @@ _FIXES: dict[str, str] = {
     VendorErrorCode.ALREADY_SHIPPED: "Ask the vendor about a return instead.",
     VendorErrorCode.NOT_FOUND: "Check the order id.",
     VendorErrorCode.UNAUTHORIZED: (
-        "Set GIFTING_VENDOR_API_KEY to the key the vendor issued; the local sandbox uses "
+        "Set GIFTING_VENDOR_API_KEY to the key the vendor issued. The local sandbox uses "
         "the api_key passed to VendorSandbox (default 'sandbox-vendor-key')."
     ),
 }
@@ -153,7 +153,9 @@ class SandboxVendorClient:
             raise _invalid_response("/v1/orders", error) from error
         if not orders:
             return None
-        return max(orders, key=lambda order: order.created_at)
+        # The API lists orders oldest first. created_at has only millisecond precision, so two
+        # orders placed in the same millisecond cannot be ordered by time.
+        return orders[-1]
 
     def cancel(self, order_id: str) -> VendorOrder:
         """Cancel an order that has not shipped yet and return it."""
@@ -214,7 +216,7 @@ class SandboxVendorClient:
                 if delay is None:
                     break
                 logger.warning(
-                    "%s %s failed (%s); retry %d of %d in %.2f s",
+                    "%s %s failed (%s), retry %d of %d in %.2f s",
                     method,
                     path,
                     error,
@@ -241,8 +243,8 @@ class SandboxVendorClient:
             return self._http.request(method, path, json=json, params=params, headers=headers)
         except httpx.TimeoutException as error:
             raise RetriableError(
-                f"{method} {self.base_url}{path} timed out after {self._http.timeout.read} s; "
-                "the vendor may still have processed it."
+                f"{method} {self.base_url}{path} timed out after {self._http.timeout.read} s. "
+                "The vendor may still have processed it."
             ) from error
         except httpx.TransportError as error:
             raise RetriableError(
