@@ -17,6 +17,7 @@ from flows.runtime import open_runtime, resolve_as_of
 from gifting.summary import ledger_summary
 from tasks.dispatch import dispatch_due, track
 from tasks.planning import personalize, plan
+from tasks.replay import replay_days
 from tasks.report import cohort_report
 from tasks.sync import sync_salesforce
 
@@ -53,16 +54,14 @@ def pipeline(
     logger = get_run_logger()
     with open_runtime() as runtime:
         synced = sync_salesforce(runtime, moment)
-        moments = (
-            [moment]
-            if replay_from is None
-            else replay_moments(replay_from, moment, replay_step_days)
-        )
-        logger.info("planning and dispatching at %d moments up to %s", len(moments), moment)
-        for step in moments:
-            plan(runtime, step, backfill)
-            personalize(runtime, step)
-            dispatch_due(runtime, step, backfill, 500, write_back)
+        if replay_from is not None:
+            moments = replay_moments(replay_from, moment, replay_step_days)
+            logger.info("replaying %d moments from %s to %s", len(moments), replay_from, moment)
+            for month in group_by_month(moments[:-1]):
+                replay_days(runtime, month, backfill, write_back)
+        plan(runtime, moment, backfill)
+        personalize(runtime, moment)
+        dispatch_due(runtime, moment, backfill, 500, write_back)
         track(runtime, moment)
         report = cohort_report(runtime, moment)
         return {

@@ -9,15 +9,29 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from simple_salesforce import Salesforce
 from sqlalchemy import Engine, create_engine, text
 
+from gifting.config import load_catalog
+from gifting.salesforce.client import SalesforceCredentials, connect
+from gifting.sandbox.launch import SANDBOX_CREDENTIALS
+from gifting.sandbox.org import OrgStore
+from gifting.sandbox.salesforce_server import SalesforceSandbox
+from gifting.sandbox.sample_org import SampleOrgSpec, generate_sample_org
+from gifting.sandbox.vendor_server import VendorSandbox
+from gifting.settings import PROJECT_ROOT
+from gifting.vendors.sandbox import SandboxVendorClient
 from gifting.warehouse import create_warehouse_engine, migrate
 from gifting.warehouse.schema import Base
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+CONFIG_DIR = PROJECT_ROOT / "config"
+SAMPLE_AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "GIFTING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -77,3 +91,48 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     migrate(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def sample_org() -> OrgStore:
+    """Return a small deterministic sample org (40 accounts, 18 months of history)."""
+    spec = SampleOrgSpec(accounts=40, seed=11, history_days=540, as_of=SAMPLE_AS_OF)
+    return generate_sample_org(spec)
+
+
+@pytest.fixture
+def salesforce_sandbox(sample_org: OrgStore, tmp_path: Path) -> Iterator[SalesforceSandbox]:
+    """Serve the sample org over HTTPS with small pages, so paging is exercised."""
+    with SalesforceSandbox(
+        sample_org, page_size=50, cert_dir=tmp_path / "certs", **SANDBOX_CREDENTIALS
+    ) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def salesforce(salesforce_sandbox: SalesforceSandbox) -> Salesforce:
+    """Return a real simple-salesforce client logged in to the sandbox."""
+    credentials = SalesforceCredentials(
+        login_url=salesforce_sandbox.login_url,
+        ca_bundle=salesforce_sandbox.ca_pem_path,
+        **SANDBOX_CREDENTIALS,
+    )
+    return connect(credentials)
+
+
+@pytest.fixture
+def vendor_sandbox() -> Iterator[VendorSandbox]:
+    catalog = [item.model_dump(mode="json") for item in load_catalog(CONFIG_DIR).items]
+    with VendorSandbox(catalog) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def vendor(vendor_sandbox: VendorSandbox) -> Iterator[SandboxVendorClient]:
+    with SandboxVendorClient(
+        vendor_sandbox.base_url,
+        vendor_sandbox.api_key,
+        rate_limit_per_second=1000,
+        sleep=lambda _: None,
+    ) as client:
+        yield client

@@ -34,10 +34,12 @@ def create_server_tls(cert_dir: Path, hosts: Sequence[str]) -> ServerTls:
     """Create a CA and a certificate for ``hosts``, and write the CA certificate to ``cert_dir``.
 
     Args:
-        cert_dir: Existing directory for the CA certificate; an earlier file there is replaced.
+        cert_dir: Directory for the CA certificate, created if missing; an earlier file there
+            is replaced.
         hosts: Host names or IP addresses the certificate must be valid for, such as
             ``127.0.0.1``.
     """
+    cert_dir.mkdir(parents=True, exist_ok=True)
     authority = trustme.CA(organization_name="gifting sandbox")
     server_cert = authority.issue_cert(*hosts)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
