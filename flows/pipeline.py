@@ -1,7 +1,7 @@
 """Deployment ``pipeline``: sync, plan, dispatch, track and report in one run.
 
 With ``replay_from`` set, planning and dispatch step through every day from that date to
-``as_of``, each with that day's ``as_of``, so the ledger holds gifts planned and sent at the
+``as_of``, each with that day's ``as_of``, so the ledger contains gifts planned and sent at the
 moment they were due. The demo uses this to replay the sample org's two years of history.
 """
 

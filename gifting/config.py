@@ -6,6 +6,7 @@ entry to fix, instead of failing a gift later.
 
 from __future__ import annotations
 
+from datetime import date, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -51,10 +52,108 @@ class StageConfig(BaseModel):
         return value
 
 
+class ScheduleConfig(BaseModel):
+    """When gifts are due in the recipient's local time, and how long shipping takes."""
+
+    business_hours_start: time = time(9, 0)
+    business_hours_end: time = time(17, 0)
+    due_time: time = time(10, 0)
+    # Stages due on the milestone day itself, even on a weekend or holiday, because their window
+    # is shorter than a weekend (the welcome gift is due within 24 hours of signing).
+    same_day_stages: list[str] = ["welcome"]
+    # Business days between a physical gift's shipping and its arrival, used until an item is
+    # chosen. Country overrides win over stage ones, which win over the default.
+    default_lead_days: int = Field(3, ge=0)
+    lead_days_by_stage: dict[str, int] = {}
+    lead_days_by_country: dict[str, int] = {}
+
+    @field_validator("lead_days_by_country")
+    @classmethod
+    def _check_countries(cls, value: dict[str, int]) -> dict[str, int]:
+        for country, days in value.items():
+            if len(country) != 2 or days < 0:
+                raise ValueError(
+                    f"invalid entry {country}: {days}; expected an ISO 3166-1 alpha-2 code "
+                    "and a number of business days >= 0"
+                )
+        return {country.upper(): days for country, days in value.items()}
+
+    @model_validator(mode="after")
+    def _check_due_time(self) -> ScheduleConfig:
+        if not self.business_hours_start <= self.due_time < self.business_hours_end:
+            raise ValueError(
+                f"due_time {self.due_time} is outside business hours "
+                f"{self.business_hours_start}–{self.business_hours_end}: move it inside"
+            )
+        return self
+
+    def lead_days(self, stage: str, country: str | None) -> int:
+        """Return the planning lead time of a stage's gift to a country, in business days."""
+        if country and country.upper() in self.lead_days_by_country:
+            return self.lead_days_by_country[country.upper()]
+        return self.lead_days_by_stage.get(stage, self.default_lead_days)
+
+
+class AlignmentRule(BaseModel):
+    """Move a stage to a CRM event of ``kind`` that falls between ``from_day`` and ``to_day``.
+
+    Days count from signing. The stage is due ``shift_days`` after the event (negative: before).
+    """
+
+    stage: str
+    kind: Literal["qbr", "kickoff", "go_live"]
+    from_day: int = Field(ge=0)
+    to_day: int = Field(ge=0)
+    shift_days: int
+
+    @model_validator(mode="after")
+    def _check_days(self) -> AlignmentRule:
+        if self.from_day > self.to_day:
+            raise ValueError(f"from_day {self.from_day} is after to_day {self.to_day}")
+        return self
+
+
+class PilotConfig(BaseModel):
+    """The set of contracts the program covers. An empty list puts no restriction on its field."""
+
+    industries: list[str] = []
+    countries: list[str] = []
+    owner_ids: list[str] = []
+    min_amount_usd: Decimal | None = None
+    max_amount_usd: Decimal | None = None
+    # The day the current definition took effect. Contracts signed earlier are planned only by
+    # a backfill, so widening the pilot does not reach back to old deals by surprise.
+    effective_from: date | None = None
+
+
+class BudgetCapsConfig(BaseModel):
+    """Spending caps that planning reserves against; ``None`` means no cap."""
+
+    # ``max`` reserves each gift's budget maximum, which item selection never exceeds, so caps
+    # hold. ``midpoint`` plans more gifts, but the real spend can then exceed a cap.
+    reserve: Literal["max", "midpoint"] = "max"
+    monthly_stage_usd: dict[str, Decimal] = {}
+    recipient_yearly_usd: Decimal | None = None
+
+
+class ComplianceRule(BaseModel):
+    """A recipient group that may receive gifts only up to ``max_gift_usd`` (0: none at all)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    industries: list[str] = []
+    email_domain_suffixes: list[str] = []
+    max_gift_usd: Decimal = Field(ge=0)
+
+
 class ProgramConfig(BaseModel):
     holdout: HoldoutConfig = HoldoutConfig()
     monthly_budget_usd: Decimal = Field(Decimal(250000), gt=0)
     stages: list[StageConfig] = Field(min_length=1)
+    schedule: ScheduleConfig = ScheduleConfig()
+    alignment: list[AlignmentRule] = []
+    pilot: PilotConfig = PilotConfig()
+    budget_caps: BudgetCapsConfig = BudgetCapsConfig()
+    compliance: list[ComplianceRule] = []
 
     @model_validator(mode="after")
     def _check_unique_stage_names(self) -> ProgramConfig:
@@ -62,6 +161,23 @@ class ProgramConfig(BaseModel):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"duplicate stage names {duplicates}: each stage needs its own name")
+        return self
+
+    @model_validator(mode="after")
+    def _check_stage_references(self) -> ProgramConfig:
+        names = {stage.name for stage in self.stages}
+        referenced = {
+            "schedule.same_day_stages": set(self.schedule.same_day_stages),
+            "schedule.lead_days_by_stage": set(self.schedule.lead_days_by_stage),
+            "alignment": {rule.stage for rule in self.alignment},
+            "budget_caps.monthly_stage_usd": set(self.budget_caps.monthly_stage_usd),
+        }
+        for key, stages in referenced.items():
+            unknown = sorted(stages - names)
+            if unknown:
+                raise ValueError(
+                    f"{key} names unknown stages {unknown}; stages are {sorted(names)}"
+                )
         return self
 
 

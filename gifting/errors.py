@@ -36,4 +36,5 @@ class PermanentError(GiftingError):
 
 
 class DataQualityError(GiftingError):
-    """A record that breaks a data rule: quarantine it with this message and go on."""
+    """Data that breaks a rule. A bad input record is quarantined with this message while the
+    rest of the batch goes on; a failed check on a computed result stops that result."""

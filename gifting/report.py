@@ -18,17 +18,31 @@ from sqlalchemy import Engine
 from gifting.cohorts import (
     ALL_COHORTS,
     ARMS,
+    PROGRAM_ARM,
+    AnalysisOptions,
+    CheckResult,
+    check_report,
     compute_cohort_metrics,
     load_account_cohorts,
     write_cohort_metrics,
 )
 from gifting.cohorts.metrics import RETENTION_DAYS, naive_utc
+from gifting.cohorts.randomized import SRM_ALPHA
+from gifting.errors import DataQualityError
 from gifting.report_html import render_report_html
 
 logger = logging.getLogger(__name__)
 
 HTML_NAME = "cohort_report.html"
 CSV_NAME = "cohort_metrics.csv"
+EFFECT_METRICS = (
+    "retention_365_diff",
+    "rmst_365_diff",
+    "expansion_rate_365_diff",
+    "avg_nps_diff",
+    "referrals_per_account_diff",
+    "roi",
+)
 
 
 @dataclass
@@ -39,8 +53,8 @@ class ReportResult:
         html_path: The self-contained HTML report.
         csv_path: The metric rows as CSV, the same rows stored in ``cohort_metrics``.
         metrics: One row per cohort × arm × metric.
-        summary: Account counts per arm and retention at 30, 90 and 365 days per arm, for
-            the ``all`` cohort; see ``summarize_metrics``.
+        summary: Account counts and retention per arm for the ``all`` cohort, the program
+            effects, the sample-ratio check and the data checks; see ``summarize_metrics``.
     """
 
     html_path: Path
@@ -49,31 +63,53 @@ class ReportResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def build_report(engine: Engine, as_of: datetime, output_dir: Path) -> ReportResult:
-    """Compute the cohort metrics as of ``as_of``, store them, and write the CSV and HTML files.
+def build_report(
+    engine: Engine,
+    as_of: datetime,
+    output_dir: Path,
+    *,
+    options: AnalysisOptions | None = None,
+) -> ReportResult:
+    """Compute the cohort metrics as of ``as_of``, check them, and write the CSV and HTML files.
 
-    Storing replaces earlier rows for the same ``as_of``, so a re-run of a night is safe. An
-    empty warehouse still produces both files, and the HTML page states that nothing is signed yet.
+    The metrics are stored only when every data check passes, and storing replaces earlier rows
+    for the same ``as_of``, so a re-run of a night is safe. The CSV and HTML files are written
+    either way, so the failed checks can be read in the page. An empty warehouse still produces
+    both files, and the HTML page states that nothing is signed yet.
+
+    Raises:
+        DataQualityError: A check failed; the message names each failed expectation.
     """
     stamp = naive_utc(as_of)
     accounts = load_account_cohorts(engine, stamp)
-    metrics = compute_cohort_metrics(accounts, stamp)
-    write_cohort_metrics(engine, metrics)
+    metrics = compute_cohort_metrics(accounts, stamp, options)
+    checks = check_report(engine, metrics, accounts, stamp)
+    if checks.success:
+        write_cohort_metrics(engine, metrics)
 
     output_dir.mkdir(parents=True, exist_ok=True)
     csv_path = output_dir / CSV_NAME
     metrics.to_csv(csv_path, index=False, date_format="%Y-%m-%dT%H:%M:%S")
-    summary = summarize_metrics(metrics)
+    resamples = (options or AnalysisOptions()).bootstrap_resamples
+    summary = summarize_metrics(metrics, checks, resamples)
     html_path = output_dir / HTML_NAME
     html_path.write_text(render_report_html(accounts, metrics, summary, stamp), encoding="utf-8")
     logger.info("wrote cohort report for %s accounts to %s", len(accounts), output_dir)
+    if not checks.success:
+        raise DataQualityError(
+            f"cohort report as of {stamp} failed {len(checks.failures)} data checks, so its "
+            f"metrics were not stored; see {html_path}: " + "; ".join(checks.failures)
+        )
     return ReportResult(html_path=html_path, csv_path=csv_path, metrics=metrics, summary=summary)
 
 
-def summarize_metrics(metrics: pd.DataFrame) -> dict[str, Any]:
+def summarize_metrics(
+    metrics: pd.DataFrame, checks: CheckResult | None = None, resamples: int | None = None
+) -> dict[str, Any]:
     """Pick the headline numbers of the ``all`` cohort.
 
-    Returns ``{"accounts": {arm: count}, "retention": {arm: {"retention_30": value, ...}}}``,
+    Returns ``{"accounts": {arm: count}, "retention": {arm: {"retention_30": value, ...}},
+    "effects": {metric: {"value", "ci_low", "ci_high"}}, "srm": {...}, "checks": {...}}``,
     with None where a value could not be estimated.
     """
     overall = metrics[metrics["cohort"] == ALL_COHORTS]
@@ -86,7 +122,29 @@ def summarize_metrics(metrics: pd.DataFrame) -> dict[str, Any]:
             f"retention_{day}": _value_or_none(rows.loc[f"retention_{day}", "value"])
             for day in RETENTION_DAYS
         }
-    return {"accounts": accounts, "retention": retention}
+    program = overall[overall["arm"] == PROGRAM_ARM].set_index("metric")
+    summary: dict[str, Any] = {"accounts": accounts, "retention": retention}
+    summary["effects"] = {metric: _interval(program.loc[metric]) for metric in EFFECT_METRICS}
+    summary["srm"] = _sample_ratio_summary(program)
+    summary["bootstrap_resamples"] = resamples
+    if checks is not None:
+        summary["checks"] = {"success": checks.success, "failures": list(checks.failures)}
+    return summary
+
+
+def _sample_ratio_summary(program: pd.DataFrame) -> dict[str, Any]:
+    p_value = _value_or_none(program.loc["srm_p", "value"])
+    return {
+        "assigned": int(program.loc["srm_p", "n"]),
+        "observed_share": _value_or_none(program.loc["holdout_share", "value"]),
+        "expected_share": _value_or_none(program.loc["holdout_share_expected", "value"]),
+        "p_value": p_value,
+        "mismatch": p_value is not None and p_value < SRM_ALPHA,
+    }
+
+
+def _interval(row: pd.Series) -> dict[str, float | None]:
+    return {key: _value_or_none(row[key]) for key in ("value", "ci_low", "ci_high")}
 
 
 def _value_or_none(value: object) -> float | None:

@@ -8,18 +8,30 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment
 
-from gifting.cohorts.metrics import ALL_COHORTS, ARMS, GIFTED, HOLDOUT, PROGRAM_ARM
-from gifting.report_plots import survival_curves_png
+from gifting.cohorts.metrics import ALL_COHORTS
+from gifting.report_plots import arm_comparison_png, survival_curves_png
+from gifting.report_tables import (
+    arm_rows,
+    cohort_rows,
+    effect_rows,
+    format_estimate,
+    landmark_rows,
+    roi_rows,
+)
 
-RETENTION_METRICS = ["retention_30", "retention_90", "retention_365", "churn_rate"]
-OUTCOME_METRICS = ["expansion_rate_365", "avg_nps", "referral_rate", "gift_spend_per_account"]
-COHORT_METRICS = ["retention_30", "retention_90", "retention_365"]
-SHARE_METRICS = {
-    *RETENTION_METRICS,
+RETENTION_METRICS = ["retention_30", "retention_90", "retention_365", "rmst_365", "churn_rate"]
+OUTCOME_METRICS = [
     "expansion_rate_365",
-    "retention_365_diff",
-    "expansion_rate_365_diff",
-}
+    "median_days_to_expansion",
+    "avg_expansion_amount",
+    "avg_nps",
+    "referral_rate",
+    "referrals_per_account",
+    "gift_spend_per_account",
+]
+COHORT_METRICS = ["retention_30", "retention_90", "retention_365"]
+
+__all__ = ["format_estimate", "render_report_html"]
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -33,6 +45,7 @@ table { border-collapse: collapse; margin: 0.5rem 0; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.7rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 .note { background: #f4f1e8; border-left: 4px solid #c9a227; padding: 0.6rem 1rem; }
+.warning { background: #fbe9e7; border-left: 4px solid #b5452f; padding: 0.6rem 1rem; }
 .empty { background: #eef2f7; padding: 1rem; font-weight: 600; }
 </style>
 </head>
@@ -43,6 +56,11 @@ th:first-child, td:first-child { text-align: left; }
 comparison: holdout accounts were chosen at random and receive no gifts. Gifted vs not_gifted is
 <em>observational</em>: those accounts were not chosen at random, so differences may come from
 how they were selected rather than from the gifts.</p>
+<h2>Data checks</h2>
+{% if checks.success %}<p>All data checks passed (Great Expectations): rates within [0, 1],
+counts per arm equal in the base table and the metric rows, gift spend equal to the ledger.</p>
+{% else %}<div class="warning"><strong>Data checks failed; these metrics were not stored.</strong>
+<ul>{% for failure in checks.failures %}<li>{{ failure }}</li>{% endfor %}</ul></div>{% endif %}
 {% if not has_accounts %}
 <p class="empty">No signed contracts yet as of {{ as_of }}, so there is nothing to compare.</p>
 {% else %}
@@ -51,14 +69,35 @@ how they were selected rather than from the gifts.</p>
 <img alt="Kaplan–Meier retention by arm" src="data:image/png;base64,{{ survival_png }}">
 {% endif %}
 {{ table(retention_rows, retention_headers) }}
+<p>RMST is the restricted mean survival time: the expected days retained out of the first 365.</p>
 <h2>Expansion, NPS and referrals</h2>
+{% for alt, png in outcome_pngs %}
+<img alt="{{ alt }}" src="data:image/png;base64,{{ png }}">
+{% endfor %}
 {{ table(outcome_rows, outcome_headers) }}
+<h2>Sample-ratio check of the holdout assignment</h2>
+{% if srm.mismatch %}<p class="warning"><strong>Warning: sample-ratio mismatch.</strong>
+{% else %}<p>{% endif %}
+{{ srm.holdout }} of {{ srm.assigned }} assigned accounts are held out ({{ srm.observed }}),
+against a configured share of {{ srm.expected }}; chi-square p = {{ srm.p_value }}.
+{% if srm.mismatch %}A p-value below 0.001 means the assignment or the data is broken, so the
+randomized comparison below cannot be trusted until it is explained.{% endif %}</p>
 <h2>Program effect: gifted vs holdout (randomized)</h2>
-{{ table(program_rows, ["measure", "value", "n"]) }}
-<p>The ROI is an <strong>estimate</strong>: (retention uplift at 365 days × average contract
-amount + expansion uplift × average expansion amount) per gifted account, divided by gift spend
-per gifted account, minus 1. It treats the contract amount as the revenue a retained account
-keeps and ignores the uncertainty of both uplifts.</p>
+{{ table(effect_rows, ["gifted − holdout", "value (95 % interval)", "n"]) }}
+<p>Bootstrap intervals resample whole accounts within each arm ({{ resamples }} resamples,
+fixed seed), so repeated runs on the same data give the same intervals.</p>
+<h2>ROI breakdown</h2>
+{{ table(roi_rows, ["input or component", "value", "n"]) }}
+<p>The ROI is an <strong>estimate</strong>: (retention uplift × average contract amount +
+expansion uplift × average expansion amount + referral uplift × value per referral) per gifted
+account, divided by gift spend per gifted account, minus 1. It treats the contract amount as
+the revenue a retained account keeps for a year. {{ referral_note }}</p>
+<h2>Landmark analysis: gifted vs not_gifted (observational)</h2>
+<p class="note">This comparison is <strong>observational</strong>. Only accounts still active at
+the landmark day enter, each classed by whether a gift was sent by that day, and retention to
+day 365 is counted from the landmark. Surviving to a milestone is therefore not credited to its
+gift, but accounts that got gifts may still differ in other ways.</p>
+{{ table(landmark_rows, landmark_headers) }}
 <h2>Retention by signing cohort</h2>
 {{ table(cohort_rows, cohort_headers) }}
 {% endif %}
@@ -84,74 +123,54 @@ def render_report_html(
     return template.render(
         as_of=as_of.strftime("%Y-%m-%d %H:%M UTC"),
         has_accounts=has_accounts,
+        checks=summary.get("checks", {"success": True, "failures": []}),
         survival_png=survival_curves_png(accounts) if has_accounts else None,
         retention_headers=["arm", "accounts", *RETENTION_METRICS],
-        retention_rows=_arm_rows(overall, RETENTION_METRICS),
+        retention_rows=arm_rows(overall, RETENTION_METRICS),
+        outcome_pngs=_outcome_pngs(metrics) if has_accounts else [],
         outcome_headers=["arm", "accounts", *OUTCOME_METRICS],
-        outcome_rows=_arm_rows(overall, OUTCOME_METRICS),
-        program_rows=_program_rows(overall),
+        outcome_rows=arm_rows(overall, OUTCOME_METRICS),
+        srm=_sample_ratio_cells(summary["srm"]),
+        effect_rows=effect_rows(overall),
+        resamples=summary.get("bootstrap_resamples", "–"),
+        roi_rows=roi_rows(overall),
+        referral_note=_referral_note(overall),
+        landmark_headers=["landmark", "gifted n", "gifted", "not_gifted n", "not_gifted"],
+        landmark_rows=landmark_rows(overall),
         cohort_headers=["cohort", "arm", "accounts", *COHORT_METRICS],
-        cohort_rows=_cohort_rows(metrics),
+        cohort_rows=cohort_rows(metrics, COHORT_METRICS),
     )
 
 
-def _arm_rows(overall: pd.DataFrame, metric_names: list[str]) -> list[list[str]]:
-    rows = []
-    for arm in ARMS:
-        cells = overall[overall["arm"] == arm].set_index("metric")
-        row = [arm, str(int(cells.loc["accounts", "n"]))]
-        row.extend(format_estimate(cells.loc[name], name) for name in metric_names)
-        rows.append(row)
-    return rows
-
-
-def _program_rows(overall: pd.DataFrame) -> list[list[str]]:
-    """List the ROI inputs in the order the formula uses them, then the ROI itself."""
-    program = overall[overall["arm"] == PROGRAM_ARM].set_index("metric")
-    gifted = overall[overall["arm"] == GIFTED].set_index("metric")
-    measures = [
-        (program, "retention_365_diff", f"retention uplift at 365 days ({GIFTED} − {HOLDOUT})"),
-        (program, "logrank_p", "log-rank test p-value"),
-        (program, "avg_contract_amount", "average contract amount"),
-        (program, "expansion_rate_365_diff", "expansion uplift within 365 days"),
-        (program, "avg_expansion_amount", "average expansion amount"),
-        (gifted, "gift_spend_per_account", "gift spend per gifted account"),
-        (program, "roi", "ROI (estimate)"),
+def _outcome_pngs(metrics: pd.DataFrame) -> list[tuple[str, str]]:
+    plots = [
+        ("Expansion within 365 days by arm", "expansion_rate_365", "share expanded in 365 days"),
+        ("Mean NPS answer by arm", "avg_nps", "mean NPS answer (0–10)"),
     ]
-    return [
-        [label, format_estimate(rows.loc[metric], metric), str(int(rows.loc[metric, "n"]))]
-        for rows, metric, label in measures
-    ]
+    pngs = [(alt, arm_comparison_png(metrics, metric, label)) for alt, metric, label in plots]
+    return [(alt, png) for alt, png in pngs if png is not None]
 
 
-def _cohort_rows(metrics: pd.DataFrame) -> list[list[str]]:
-    rows = []
-    for cohort in sorted(set(metrics["cohort"]) - {ALL_COHORTS}):
-        for arm in ARMS:
-            cells = metrics[(metrics["cohort"] == cohort) & (metrics["arm"] == arm)]
-            cells = cells.set_index("metric")
-            row = [cohort, arm, str(int(cells.loc["accounts", "n"]))]
-            row.extend(format_estimate(cells.loc[name], name) for name in COHORT_METRICS)
-            rows.append(row)
-    return rows
+def _sample_ratio_cells(srm: dict[str, Any]) -> dict[str, Any]:
+    def percent(value: float | None) -> str:
+        return "–" if value is None else f"{value:.1%}"
+
+    observed = srm["observed_share"]
+    return {
+        "assigned": srm["assigned"],
+        "holdout": round(observed * srm["assigned"]) if observed is not None else 0,
+        "observed": percent(observed),
+        "expected": percent(srm["expected_share"]),
+        "p_value": "–" if srm["p_value"] is None else f"{srm['p_value']:.3g}",
+        "mismatch": srm["mismatch"],
+    }
 
 
-def format_estimate(row: pd.Series, metric: str) -> str:
-    """Format a value with its interval, shares as percentages and a missing value as a dash."""
-    if pd.isna(row["value"]):
-        return "–"
-    if metric == "logrank_p":
-        return f"{row['value']:.3f}"
-    if metric == "roi":
-        return f"{row['value']:+.0%}"
-    text = _format_number(row["value"], metric)
-    if pd.notna(row["ci_low"]) and pd.notna(row["ci_high"]):
-        low, high = _format_number(row["ci_low"], metric), _format_number(row["ci_high"], metric)
-        text += f" ({low} to {high})"
-    return text
-
-
-def _format_number(value: float, metric: str) -> str:
-    if metric in SHARE_METRICS:
-        return f"{value:.1%}"
-    return f"{value:,.2f}"
+def _referral_note(overall: pd.DataFrame) -> str:
+    row = overall[overall["metric"] == "referral_value"]
+    if row.empty or not row["value"].iloc[0]:
+        return (
+            "Referrals are excluded from the ROI because no value per referral was set "
+            "(pass referral_value to include them)."
+        )
+    return f"Each referral is valued at {row['value'].iloc[0]:,.2f}, as passed to the report."

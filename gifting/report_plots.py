@@ -6,6 +6,7 @@ import base64
 import io
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from gifting.cohorts.metrics import ARMS, kaplan_meier
@@ -52,3 +53,25 @@ def _to_base64_png(figure: Figure) -> str:
     # Matplotlib writes its version and web address into the PNG metadata by default.
     figure.savefig(buffer, format="png", metadata={"Software": None})
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def arm_comparison_png(metrics: pd.DataFrame, metric: str, ylabel: str) -> str | None:
+    """Plot one ``all``-cohort metric per arm as bars with 95 % intervals; None if none has one."""
+    from matplotlib.figure import Figure
+
+    rows = metrics[(metrics["cohort"] == "all") & (metrics["metric"] == metric)]
+    rows = rows[rows["arm"].isin(ARMS) & rows["value"].notna()].set_index("arm")
+    arms = [arm for arm in ARMS if arm in rows.index]
+    if not arms:
+        return None
+    values = rows.loc[arms, "value"].to_numpy(dtype=float)
+    # An arm without an interval (fewer than two answers) gets no error bar.
+    lower = np.nan_to_num(values - rows.loc[arms, "ci_low"].to_numpy(dtype=float)).clip(min=0)
+    upper = np.nan_to_num(rows.loc[arms, "ci_high"].to_numpy(dtype=float) - values).clip(min=0)
+    figure = Figure(figsize=(4.5, 3.2), dpi=110)
+    axes = figure.add_subplot()
+    axes.bar(arms, values, yerr=[lower, upper], capsize=4, color=[ARM_COLOURS[a] for a in arms])
+    axes.set_ylabel(ylabel)
+    axes.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    return _to_base64_png(figure)

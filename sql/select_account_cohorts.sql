@@ -4,7 +4,8 @@
 -- Bind parameters (named without their colon here, because SQLAlchemy would bind them even
 -- inside a comment):
 --   as_of_date  the report date; contracts, churns and other outcomes after it are ignored.
---   as_of       the report time; gifts sent after it do not count yet.
+--   as_of       the report time; gifts sent after it do not count yet. A sent gift with no
+--               sent_at counts as sent, and first_sent_at ignores it.
 --
 -- Date differences (durations, the 365-day expansion window) are computed by the caller,
 -- because SQLite and PostgreSQL share no function that subtracts two dates.
@@ -37,7 +38,8 @@ sent_gifts as (
     select
         account_id,
         count(*) as gifts_sent,
-        sum(price) as gift_spend
+        sum(price) as gift_spend,
+        min(sent_at) as first_sent_at
     from gifts
     where status in ('sent', 'delivered')
       and (sent_at is null or sent_at <= :as_of)
@@ -110,6 +112,7 @@ final as (
         accounts.holdout,
         coalesce(sent_gifts.gifts_sent, 0) as gifts_sent,
         coalesce(sent_gifts.gift_spend, 0) as gift_spend,
+        sent_gifts.first_sent_at,
         churns.churned_on,
         expansions.first_expansion_on,
         coalesce(expansions.expansion_amount, 0) as expansion_amount,

@@ -10,6 +10,7 @@ from prefect.cache_policies import NONE
 from gifting import dispatch
 from gifting.runtime import Runtime
 from gifting.salesforce.writeback import TaskWriter
+from tasks.policy import retry_transient
 
 
 @task(
@@ -17,6 +18,7 @@ from gifting.salesforce.writeback import TaskWriter
     retries=2,
     retry_delay_seconds=[30, 120],
     cache_policy=NONE,
+    retry_condition_fn=retry_transient,
     tags=["vendor"],
 )
 def dispatch_due(
@@ -50,6 +52,7 @@ def dispatch_due(
     retries=2,
     retry_delay_seconds=[30, 120],
     cache_policy=NONE,
+    retry_condition_fn=retry_transient,
     tags=["vendor"],
 )
 def track(runtime: Runtime, as_of: datetime) -> dict[str, int]:

@@ -10,9 +10,17 @@ from prefect.cache_policies import NONE
 from gifting.personalization.prepare import personalize_gifts
 from gifting.planning.milestones import plan_gifts
 from gifting.runtime import Runtime
+from tasks.policy import retry_transient
 
 
-@task(name="plan-gifts", retries=1, retry_delay_seconds=5, cache_policy=NONE, tags=["planning"])
+@task(
+    name="plan-gifts",
+    retries=1,
+    retry_delay_seconds=5,
+    cache_policy=NONE,
+    retry_condition_fn=retry_transient,
+    tags=["planning"],
+)
 def plan(runtime: Runtime, as_of: datetime, backfill: bool = False) -> dict[str, int]:
     """Create the missing gifts of every won contract and cancel those of lost ones."""
     result = plan_gifts(runtime.engine, runtime.program, as_of=as_of, backfill=backfill)
@@ -29,7 +37,12 @@ def plan(runtime: Runtime, as_of: datetime, backfill: bool = False) -> dict[str,
 
 
 @task(
-    name="personalize-gifts", retries=1, retry_delay_seconds=5, cache_policy=NONE, tags=["planning"]
+    name="personalize-gifts",
+    retries=1,
+    retry_delay_seconds=5,
+    cache_policy=NONE,
+    retry_condition_fn=retry_transient,
+    tags=["planning"],
 )
 def personalize(runtime: Runtime, as_of: datetime) -> dict[str, int]:
     """Choose an item and render a note for every planned gift due by ``as_of``."""

@@ -10,16 +10,24 @@ from prefect.cache_policies import NONE
 
 from gifting.program import run_step
 from gifting.runtime import Runtime
+from tasks.policy import retry_transient
 
 
-@task(name="replay-days", retries=1, retry_delay_seconds=10, cache_policy=NONE, tags=["replay"])
+@task(
+    name="replay-days",
+    retries=1,
+    retry_delay_seconds=10,
+    cache_policy=NONE,
+    retry_condition_fn=retry_transient,
+    tags=["replay"],
+)
 def replay_days(
     runtime: Runtime, moments: list[datetime], backfill: bool = False, write_back: bool = True
 ) -> dict[str, int]:
     """Plan, personalize and dispatch at each moment in turn, as the schedule would have.
 
-    One task covers many days so that Prefect's per-task overhead does not grow with the length
-    of the history; every step is idempotent, so a retry repeats nothing that already happened.
+    One task covers many days, so Prefect's per-task overhead does not grow with the length of
+    the history. Every step is idempotent, so a retry repeats nothing that already happened.
     """
     outcome: Counter[str] = Counter()
     for moment in moments:

@@ -8,14 +8,24 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
+from gifting.cohorts.program import AnalysisOptions
 from gifting.report import build_report
 from gifting.runtime import Runtime
+from tasks.policy import retry_transient
 
 
-@task(name="cohort-report", retries=1, retry_delay_seconds=30, cache_policy=NONE, tags=["report"])
+@task(
+    name="cohort-report",
+    retries=1,
+    retry_delay_seconds=30,
+    cache_policy=NONE,
+    retry_condition_fn=retry_transient,
+    tags=["report"],
+)
 def cohort_report(runtime: Runtime, as_of: datetime) -> dict[str, object]:
     """Compute retention by signing cohort and arm, write the HTML report and the artifacts."""
-    result = build_report(runtime.engine, as_of, runtime.report_dir)
+    options = AnalysisOptions(holdout_share=runtime.program.holdout.share)
+    result = build_report(runtime.engine, as_of, runtime.report_dir, options=options)
     accounts = result.summary.get("accounts", {})
     rows = [
         {"arm": arm, "accounts": accounts.get(arm, 0), **values}

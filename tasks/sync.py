@@ -10,6 +10,7 @@ from prefect.cache_policies import NONE
 
 from gifting.runtime import Runtime
 from gifting.salesforce.sync import sync_org
+from tasks.policy import retry_transient
 
 
 @task(
@@ -17,6 +18,7 @@ from gifting.salesforce.sync import sync_org
     retries=2,
     retry_delay_seconds=[10, 60],
     cache_policy=NONE,
+    retry_condition_fn=retry_transient,
     tags=["salesforce"],
 )
 def sync_salesforce(runtime: Runtime, as_of: datetime) -> dict[str, dict[str, int]]:

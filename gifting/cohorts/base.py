@@ -10,7 +10,9 @@ import pandas as pd
 from sqlalchemy import Date, DateTime, Engine, bindparam, delete, insert, select, text
 
 import gifting
-from gifting.cohorts.metrics import EXPANSION_WINDOW_DAYS, METRIC_COLUMNS, assign_arms, naive_utc
+from gifting.cohorts.arms import assign_arms
+from gifting.cohorts.estimators import EXPANSION_WINDOW_DAYS
+from gifting.cohorts.metrics import METRIC_COLUMNS, naive_utc
 from gifting.warehouse.schema import CohortMetric
 
 logger = logging.getLogger(__name__)
@@ -32,8 +34,16 @@ ACCOUNT_COLUMNS = [
     "gifts_sent",
     "contract_amount",
     "follow_up_days",
+    "holdout_assigned",
+    "first_expansion_days",
+    "first_gift_days",
 ]
-"""Columns of the account base table, one row per account with a won contract."""
+"""Columns of the account base table, one row per account with a won contract.
+
+``holdout_assigned`` is false for accounts that planning has not seen yet, which were never
+randomized. ``first_expansion_days`` and ``first_gift_days`` count days from signing to the
+first expansion and the first sent gift, NaN when there was none (or its send time is unknown).
+"""
 
 _NUMERIC_COLUMNS = ["contract_amount", "gift_spend", "expansion_amount", "nps", "referrals"]
 
@@ -74,6 +84,10 @@ def _derive_columns(raw: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     frame["duration_days"] = (churned_on.fillna(as_of_day) - signed_on).dt.days
     days_to_expansion = (first_expansion_on - signed_on).dt.days
     frame["expanded_within_365"] = (days_to_expansion <= EXPANSION_WINDOW_DAYS).astype(int)
+    frame["first_expansion_days"] = days_to_expansion.astype(float)
+    first_sent_on = pd.to_datetime(raw["first_sent_at"]).dt.normalize()
+    frame["first_gift_days"] = (first_sent_on - signed_on).dt.days.astype(float)
+    frame["holdout_assigned"] = raw["holdout"].notna()
     frame["gifts_sent"] = raw["gifts_sent"].astype(int)
     for column in _NUMERIC_COLUMNS:
         # PostgreSQL returns NUMERIC sums as Decimal; the metrics need floats.

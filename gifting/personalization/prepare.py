@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from jinja2.sandbox import SandboxedEnvironment
@@ -60,6 +61,9 @@ def _pending(connection: Connection, as_of: datetime) -> list[Any]:
             Gift.id,
             Gift.stage,
             Gift.contact_id,
+            Gift.budget_min,
+            Gift.budget_max,
+            Gift.selection_reasons,
             Account.name.label("company"),
             Contact.first_name,
             Contact.title,
@@ -115,6 +119,10 @@ def personalize_gifts(
                 preferences=parse_preferences(gift.preferences),
                 categories_received=frozenset(taken[gift.contact_id]),
             )
+            # Planning may narrow a gift's range below its stage's, such as a compliance limit.
+            budget = (Decimal(gift.budget_min), Decimal(gift.budget_max))
+            if budget != stage.budget_usd:
+                stage = stage.model_copy(update={"budget_usd": budget})
             selection = select_item(catalog, stage, recipient)
             if selection is None:
                 ledger.move(
@@ -161,7 +169,7 @@ def personalize_gifts(
                     item_name=selection.item.name,
                     price=selection.item.price,
                     currency=selection.item.currency,
-                    selection_reasons=selection.reasons,
+                    selection_reasons=[*(gift.selection_reasons or []), *selection.reasons],
                     note=note,
                     updated_at=as_of,
                 )

@@ -1,8 +1,16 @@
 """Expand each signed contract into one gift per stage, and cancel gifts of contracts that left.
 
-Planning decides what can be decided up front: holdout, a missing or opted-out recipient, and a
-window that had already passed when the contract was first planned. Everything that can change
-later (churn, support cases, opt-outs) is checked again at release time by ``gifting.dispatch``.
+Planning decides what can be decided up front: holdout, a missing or opted-out recipient, the
+pilot filter, compliance limits, budget caps, and a window that had already passed when the
+contract was first planned. It also fixes the due time in the recipient's world (see
+``timing``), aligned to the account's kickoff, go-live or QBR where an alignment rule matches.
+Everything that can change later (churn, support cases, opt-outs) is checked again at release
+time by ``gifting.dispatch``.
+
+Every gift gets a ledger row, skipped ones included, so the ledger explains each won deal. The
+reasons behind a planned gift's due time and budget go to ``selection_reasons`` until
+personalization replaces them with its own. A planned gift's ``reason``, and so its first
+``gift_events`` row, is the most notable one, such as ``aligned to QBR on 2026-03-04``.
 """
 
 from __future__ import annotations
@@ -11,21 +19,29 @@ import logging
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, Select, func, select, text, update
 
 from gifting import ledger
 from gifting.config import ProgramConfig, StageConfig
+from gifting.planning.alignment import load_events, milestone_day
+from gifting.planning.budgets import BUDGET_EXHAUSTED, BudgetBook, load_budget_book, reserve_amount
+from gifting.planning.compliance import ComplianceDecision, apply_rule, matching_rule
 from gifting.planning.holdout import is_holdout
-from gifting.planning.timing import due_time
+from gifting.planning.pilot import pilot_exclusion
+from gifting.planning.timing import DueTime, RecipientLocale, resolve_locale, schedule_due
 from gifting.warehouse.schema import Account, Contact, Contract, Gift
 
 logger = logging.getLogger(__name__)
 
 ACTOR = "plan_gifts"
 GIFT_ID_NAMESPACE = uuid.UUID("6f1c1d1e-5b7a-4c49-9f57-2b1d3c0a9e11")
+# Serialises planning runs on PostgreSQL, so two runs cannot both reserve the same budget.
+PLANNING_LOCK_KEY = 0x6166_7473  # any constant shared by every planner
+REASON_LENGTH = 64  # gifts.reason is VARCHAR(64)
 
 
 @dataclass
@@ -39,6 +55,17 @@ class PlanResult:
     @property
     def planned(self) -> int:
         return sum(n for (_, status, _), n in self.created.items() if status == ledger.PLANNED)
+
+
+@dataclass
+class PlanContext:
+    """Inputs shared by every gift of one planning run: config, time, events and budgets."""
+
+    program: ProgramConfig
+    as_of: datetime
+    backfill: bool
+    events: dict[str, list[tuple[str, date]]]
+    budgets: BudgetBook
 
 
 def gift_id(contract_id: str, stage: str) -> str:
@@ -59,24 +86,129 @@ def assign_holdout(connection: Connection, program: ProgramConfig, *, as_of: dat
     return len(pending)
 
 
-def _initial_status(
-    contract: Any, stage: StageConfig, due_at: datetime, as_of: datetime, backfill: bool
-) -> tuple[str, str | None]:
+def contract_locale(contract: Any) -> RecipientLocale:
+    """Return the recipient's locale from the contact, falling back to the account's address."""
+    return resolve_locale(
+        contract.time_zone,
+        contract.contact_country or contract.account_country,
+        contract.contact_state or contract.account_state,
+    )
+
+
+def plan_due_time(
+    contract: Any, stage: StageConfig, context: PlanContext
+) -> tuple[DueTime, str | None]:
+    """Return the stage's due time for the contract, and the alignment reason if it has one."""
+    schedule = context.program.schedule
+    milestone = milestone_day(
+        stage, contract.signed_on, context.program.alignment, context.events[contract.account_id]
+    )
+    locale = contract_locale(contract)
+    same_day = stage.name in schedule.same_day_stages
+    lead = 0 if same_day else schedule.lead_days(stage.name, locale.country)
+    due = schedule_due(
+        milestone.day,
+        locale,
+        schedule,
+        lead_days=lead,
+        same_day=same_day,
+        earliest=contract.signed_on,
+    )
+    return due, milestone.reason
+
+
+def _eligibility(contract: Any, context: PlanContext) -> str | None:
+    """Return why the contract's recipient gets no gift at all, or ``None``."""
     if contract.holdout:
-        return ledger.SKIPPED, "holdout"
+        return "holdout"
     if contract.contact_id is None:
-        return ledger.SKIPPED, "no_recipient"
+        return "no_recipient"
     if contract.gift_opt_out:
-        return ledger.SKIPPED, "opted_out"
-    window_ends_at = due_at + timedelta(hours=stage.window_hours)
-    if as_of > window_ends_at and not backfill:
-        return ledger.SKIPPED, "window_missed"
-    return ledger.PLANNED, None
+        return "opted_out"
+    return pilot_exclusion(
+        context.program.pilot,
+        industry=contract.industry,
+        country=contract.account_country or contract.contact_country,
+        owner_id=contract.owner_id,
+        amount=contract.amount,
+        signed_on=contract.signed_on,
+        backfill=context.backfill,
+    )
 
 
-def _gift_row(contract: Any, stage: StageConfig, as_of: datetime, backfill: bool) -> dict[str, Any]:
-    due_at = due_time(contract.signed_on, stage.offset_days, contract.time_zone)
-    status, reason = _initial_status(contract, stage, due_at, as_of, backfill)
+def _compliance(
+    contract: Any, stage: StageConfig, context: PlanContext
+) -> ComplianceDecision | None:
+    rule = matching_rule(
+        context.program.compliance, industry=contract.industry, email=contract.email
+    )
+    return apply_rule(rule, stage) if rule is not None else None
+
+
+@dataclass
+class GiftPlan:
+    """The decision for one gift: status, reason, budget range and the reasons behind them."""
+
+    due: DueTime
+    budget_min: Decimal
+    budget_max: Decimal
+    reasons: list[str]
+    status: str = ledger.PLANNED
+    reason: str | None = None
+
+    def skip(self, reason: str) -> GiftPlan:
+        self.status, self.reason = ledger.SKIPPED, reason
+        return self
+
+
+def _skip_reason(
+    contract: Any, stage: StageConfig, context: PlanContext, due: DueTime
+) -> str | None:
+    """Return why the gift is skipped before any budget is reserved, or ``None``."""
+    if skip := _eligibility(contract, context):
+        return skip
+    decision = _compliance(contract, stage, context)
+    if decision is not None and decision.skip_reason:
+        return decision.skip_reason
+    window_ends_at = due.at + timedelta(hours=stage.window_hours)
+    if context.as_of > window_ends_at and not context.backfill:
+        return "window_missed"
+    return None
+
+
+def _reserve_budget(
+    contract: Any, stage: StageConfig, context: PlanContext, plan: GiftPlan
+) -> GiftPlan:
+    """Lower the budget to a compliance limit, then reserve it against the caps or skip."""
+    decision = _compliance(contract, stage, context)
+    if decision is not None and decision.budget_max < plan.budget_max:
+        plan.budget_max = decision.budget_max
+        plan.reason = f"{decision.rule} compliance limits the gift to {plan.budget_max} USD"
+        plan.reasons.append(plan.reason)
+    mode = context.program.budget_caps.reserve
+    amount = reserve_amount(plan.budget_min, plan.budget_max, mode)
+    blocked = context.budgets.try_reserve(stage.name, contract.contact_id, plan.due.at, amount)
+    if blocked:
+        plan.reasons.append(f"{amount} USD does not fit the {blocked} cap for {plan.due.at:%Y-%m}")
+        return plan.skip(BUDGET_EXHAUSTED)
+    return plan
+
+
+def _gift_row(contract: Any, stage: StageConfig, context: PlanContext) -> dict[str, Any]:
+    due, aligned = plan_due_time(contract, stage, context)
+    reasons = [aligned] if aligned else []
+    reasons.extend(due.reasons)
+    plan = GiftPlan(due, stage.budget_usd[0], stage.budget_usd[1], reasons)
+    if skip := _skip_reason(contract, stage, context, due):
+        plan.skip(skip)
+    else:
+        plan = _reserve_budget(contract, stage, context, plan)
+        if plan.status == ledger.PLANNED and aligned:
+            plan.reason = aligned
+    return _row(contract, stage, context.as_of, plan)
+
+
+def _row(contract: Any, stage: StageConfig, as_of: datetime, plan: GiftPlan) -> dict[str, Any]:
     identifier = gift_id(contract.id, stage.name)
     return {
         "id": identifier,
@@ -84,13 +216,14 @@ def _gift_row(contract: Any, stage: StageConfig, as_of: datetime, backfill: bool
         "stage": stage.name,
         "account_id": contract.account_id,
         "contact_id": contract.contact_id,
-        "status": status,
-        "reason": reason,
-        "due_at": due_at,
-        "window_ends_at": due_at + timedelta(hours=stage.window_hours),
-        "budget_min": stage.budget_usd[0],
-        "budget_max": stage.budget_usd[1],
+        "status": plan.status,
+        "reason": plan.reason[:REASON_LENGTH] if plan.reason else None,
+        "due_at": plan.due.at,
+        "window_ends_at": plan.due.at + timedelta(hours=stage.window_hours),
+        "budget_min": plan.budget_min,
+        "budget_max": plan.budget_max,
         "currency": "USD",
+        "selection_reasons": plan.reasons,
         "idempotency_key": f"gift-{identifier}",
         "attempts": 0,
         "created_at": as_of,
@@ -98,23 +231,39 @@ def _gift_row(contract: Any, stage: StageConfig, as_of: datetime, backfill: bool
     }
 
 
-def _unplanned_contracts(connection: Connection, as_of: datetime, stage_count: int) -> list[Any]:
-    fully_planned = (
-        select(Gift.contract_id).group_by(Gift.contract_id).having(func.count() >= stage_count)
-    )
-    query = (
+def contract_query() -> Select[Any]:
+    """Return the query of won contracts with what planning needs of account and contact."""
+    return (
         select(
             Contract.id,
             Contract.account_id,
             Contract.contact_id,
             Contract.signed_on,
+            Contract.amount,
             Account.holdout,
+            Account.industry,
+            Account.owner_id,
+            Account.country.label("account_country"),
+            Account.state.label("account_state"),
             Contact.time_zone,
             Contact.gift_opt_out,
+            Contact.email,
+            Contact.country.label("contact_country"),
+            Contact.state.label("contact_state"),
         )
         .join(Account, Account.id == Contract.account_id)
         .outerjoin(Contact, Contact.id == Contract.contact_id)
-        .where(Contract.status == "won", Contract.signed_on <= as_of.date())
+        .where(Contract.status == "won")
+    )
+
+
+def _unplanned_contracts(connection: Connection, as_of: datetime, stage_count: int) -> list[Any]:
+    fully_planned = (
+        select(Gift.contract_id).group_by(Gift.contract_id).having(func.count() >= stage_count)
+    )
+    query = (
+        contract_query()
+        .where(Contract.signed_on <= as_of.date())
         .where(Contract.id.not_in(fully_planned))
         .order_by(Contract.signed_on, Contract.id)
     )
@@ -126,30 +275,50 @@ def plan_gifts(
 ) -> PlanResult:
     """Create the missing gifts of every won contract signed on or before ``as_of``.
 
+    Contracts are planned in signing order, so when a budget cap runs out the earlier deals
+    get their gifts.
+
     Args:
         engine: The warehouse.
         program: The validated program configuration.
         as_of: The planning time (naive UTC); the function never reads the clock.
-        backfill: Plan stages whose window has already passed instead of skipping them.
+        backfill: Plan stages whose window has already passed instead of skipping them, and
+            contracts signed before ``pilot.effective_from``.
     """
     result = PlanResult()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": PLANNING_LOCK_KEY}
+            )
         result.holdout_assigned = assign_holdout(connection, program, as_of=as_of)
         contracts = _unplanned_contracts(connection, as_of, len(program.stages))
         existing = _existing_stages(connection, [c.id for c in contracts])
+        context = PlanContext(
+            program=program,
+            as_of=as_of,
+            backfill=backfill,
+            events=load_events(connection, sorted({c.account_id for c in contracts})),
+            budgets=load_budget_book(connection, program),
+        )
         rows = []
         for contract in contracts:
             for stage in program.stages:
                 if (contract.id, stage.name) in existing:
                     continue
-                row = _gift_row(contract, stage, as_of, backfill)
+                row = _gift_row(contract, stage, context)
                 rows.append(row)
-                result.created[(stage.name, row["status"], row["reason"] or "")] += 1
+                result.created[(stage.name, row["status"], _reason_key(row))] += 1
         ledger.create_gifts(connection, rows, at=as_of, actor=ACTOR)
         result.cancelled = cancel_gifts_of_lost_contracts(connection, as_of=as_of)
     if rows:
         logger.info("planned %d gifts for %d contracts as of %s", len(rows), len(contracts), as_of)
     return result
+
+
+def _reason_key(row: dict[str, Any]) -> str:
+    """Return the reason a result counts a gift under: skip reasons only, not due-time notes."""
+    return row["reason"] or "" if row["status"] != ledger.PLANNED else ""
 
 
 def _existing_stages(connection: Connection, contract_ids: list[str]) -> set[tuple[str, str]]:

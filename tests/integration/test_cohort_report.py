@@ -279,5 +279,7 @@ def test_build_report_on_empty_warehouse(engine: Engine, tmp_path: Path) -> None
     assert "<img" not in html
     assert result.summary["accounts"] == {"gifted": 0, "holdout": 0, "not_gifted": 0}
     assert set(result.metrics["cohort"]) == {"all"}
-    assert result.metrics["value"].isna().all()
+    parameters = result.metrics["metric"].isin({"holdout_share_expected", "referral_value"})
+    assert result.metrics.loc[~parameters, "value"].isna().all()
+    assert result.summary["checks"] == {"success": True, "failures": []}
     assert len(read_cohort_metrics(engine, AS_OF)) == len(result.metrics)

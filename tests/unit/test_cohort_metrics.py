@@ -171,7 +171,11 @@ def _account(
     nps: float | None = None,
     referrals: float = 0.0,
     cohort: str = "2025-01",
+    first_expansion: float | None = None,
+    first_gift: float | None = None,
 ) -> dict[str, object]:
+    if first_gift is None and gift_spend:
+        first_gift = 7.0
     return {
         "account_id": account_id,
         "cohort": cohort,
@@ -186,6 +190,9 @@ def _account(
         "gifts_sent": 1 if gift_spend else 0,
         "nps": nps,
         "referrals": referrals,
+        "first_expansion_days": first_expansion,
+        "first_gift_days": first_gift,
+        "holdout_assigned": True,
     }
 
 
@@ -243,7 +250,9 @@ def test_rates_on_tiny_frame(tiny_frame: pd.DataFrame) -> None:
     assert _metric(metrics, "gifted", "churn_rate")["value"] == pytest.approx(0.25)
     assert _metric(metrics, "gifted", "avg_nps")["value"] == pytest.approx(8.0)
     assert _metric(metrics, "gifted", "avg_nps")["n"] == 2
-    assert _metric(metrics, "gifted", "referral_rate")["value"] == pytest.approx(0.5)
+    assert _metric(metrics, "gifted", "referral_rate")["value"] == pytest.approx(0.25)
+    assert _metric(metrics, "gifted", "referrals_per_account")["value"] == pytest.approx(0.5)
+    assert _metric(metrics, "gifted", "gift_spend_total")["value"] == pytest.approx(400.0)
     assert _metric(metrics, "gifted", "gift_spend_per_account")["value"] == pytest.approx(100.0)
     assert _metric(metrics, "holdout", "retention_30")["value"] == pytest.approx(1.0)
     assert _metric(metrics, "holdout", "retention_90")["value"] == pytest.approx(0.5)
@@ -271,13 +280,32 @@ def test_empty_arm_has_rows_with_none(tiny_frame: pd.DataFrame) -> None:
         "retention_30",
         "retention_90",
         "retention_365",
+        "rmst_365",
         "churn_rate",
         "expansion_rate_365",
+        "median_days_to_expansion",
+        "avg_expansion_amount",
         "avg_nps",
         "referral_rate",
+        "referrals_per_account",
         "gift_spend_per_account",
+        "gift_spend_total",
         "accounts",
+        "landmark_30_retention_365",
+        "landmark_90_retention_365",
     }
+    landmark = rows["metric"].str.startswith("landmark_")
+    assert (rows.loc[~landmark, "n"] == 0).all()
+    assert rows.loc[~landmark, "value"].isna().all()
+
+
+def test_empty_holdout_arm_has_rows_with_none(tiny_frame: pd.DataFrame) -> None:
+    metrics = compute_cohort_metrics(tiny_frame[tiny_frame["arm"] == "gifted"], AS_OF)
+    rows = metrics[(metrics["arm"] == "holdout") & (metrics["cohort"] == ALL_COHORTS)]
+
+    assert len(rows) == 14
+    assert (rows["n"] == 0).all()
+    assert rows["value"].isna().all()
     assert (rows["n"] == 0).all()
     assert rows["value"].isna().all()
 

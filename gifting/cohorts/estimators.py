@@ -1,0 +1,143 @@
+"""Per-group estimators with 95 % intervals: shares, means, retention, RMST and expansion.
+
+Each function takes the base-table rows of one group of accounts (one cohort × arm, or one arm
+at a landmark) and returns an ``Estimate``. An empty group gives value None and n 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from gifting.cohorts.survival import (
+    Z_95,
+    kaplan_meier,
+    median_survival_time,
+    restricted_mean_survival,
+    survival_at,
+)
+
+RETENTION_DAYS = (30, 90, 365)
+EXPANSION_WINDOW_DAYS = 365
+RMST_HORIZON_DAYS = 365
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One metric value with its sample size and optional 95 % confidence interval."""
+
+    value: float | None
+    n: int
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+def proportion(successes: int, n: int) -> Estimate:
+    """Estimate a share with the Wilson score 95 % interval, which stays in [0, 1] for small n."""
+    if n == 0:
+        return Estimate(None, 0)
+    share = successes / n
+    denominator = 1 + Z_95**2 / n
+    centre = (share + Z_95**2 / (2 * n)) / denominator
+    half_width = Z_95 * math.sqrt(share * (1 - share) / n + Z_95**2 / (4 * n**2)) / denominator
+    # At a share of 0 or 1 the bound equals the share exactly, so clamp away the rounding error.
+    low = min(share, max(0.0, centre - half_width))
+    high = max(share, min(1.0, centre + half_width))
+    return Estimate(share, n, low, high)
+
+
+def mean(values: pd.Series) -> Estimate:
+    """Estimate a mean with a normal-approximation 95 % interval (none below two values)."""
+    clean = pd.to_numeric(values, errors="coerce").dropna().astype(float)
+    n = len(clean)
+    if n == 0:
+        return Estimate(None, 0)
+    average = float(clean.mean())
+    if n < 2:
+        return Estimate(average, n)
+    half_width = Z_95 * float(clean.std(ddof=1)) / math.sqrt(n)
+    return Estimate(average, n, average - half_width, average + half_width)
+
+
+def total(values: pd.Series) -> Estimate:
+    """Sum the values, treating a missing value as 0 (nothing spent); None for an empty group."""
+    if values.empty:
+        return Estimate(None, 0)
+    clean = pd.to_numeric(values, errors="coerce").fillna(0.0).astype(float)
+    return Estimate(float(clean.sum()), len(clean))
+
+
+def difference(first: Estimate, second: Estimate) -> Estimate:
+    """Subtract two estimates, without an interval (the caller adds one where it has one)."""
+    if first.value is None or second.value is None:
+        return Estimate(None, first.n + second.n)
+    return Estimate(first.value - second.value, first.n + second.n)
+
+
+def retention(accounts: pd.DataFrame, day: int) -> Estimate:
+    """Estimate Kaplan–Meier retention at ``day`` for one group of accounts."""
+    n = len(accounts)
+    if n == 0:
+        return Estimate(None, 0)
+    point = survival_at(kaplan_meier(accounts["duration_days"], accounts["churned"]), day)
+    if point is None:
+        return Estimate(None, n)
+    return Estimate(point.survival, n, point.ci_low, point.ci_high)
+
+
+def restricted_mean(accounts: pd.DataFrame, horizon: int = RMST_HORIZON_DAYS) -> Estimate:
+    """Estimate the restricted mean survival time: the expected days retained out of ``horizon``."""
+    n = len(accounts)
+    if n == 0:
+        return Estimate(None, 0)
+    rmst = restricted_mean_survival(
+        kaplan_meier(accounts["duration_days"], accounts["churned"]), horizon
+    )
+    if rmst is None:
+        return Estimate(None, n)
+    half_width = Z_95 * math.sqrt(rmst.variance)
+    return Estimate(rmst.value, n, rmst.value - half_width, rmst.value + half_width)
+
+
+def expansion_rate(accounts: pd.DataFrame) -> Estimate:
+    """Share that expanded within 365 days, among accounts that could have been seen doing so.
+
+    An account signed less than 365 days ago counts only once it has expanded, so young
+    cohorts do not drag the rate down before their window closes.
+    """
+    eligible = accounts[
+        (accounts["follow_up_days"] >= EXPANSION_WINDOW_DAYS)
+        | (accounts["expanded_within_365"] > 0)
+    ]
+    return proportion(int(eligible["expanded_within_365"].sum()), len(eligible))
+
+
+def median_days_to_expansion(accounts: pd.DataFrame) -> Estimate:
+    """Estimate the median days from signing to the first expansion, Kaplan–Meier style.
+
+    Expansion is the event. An account that has not expanded is censored at its churn date or
+    at the report date, whichever came first, since a churned account can no longer expand.
+    NOTE: treating churn as censoring assumes churned accounts would have expanded like the
+    ones still active; a competing-risks estimate would drop that assumption.
+    """
+    n = len(accounts)
+    if n == 0:
+        return Estimate(None, 0)
+    first_expansion = pd.to_numeric(accounts["first_expansion_days"], errors="coerce")
+    expanded = first_expansion.notna()
+    durations = first_expansion.where(expanded, accounts["duration_days"]).astype(float)
+    curve = kaplan_meier(durations, expanded.astype(int))
+    return Estimate(median_survival_time(curve), n)
+
+
+def expansion_amount(accounts: pd.DataFrame) -> Estimate:
+    """Estimate the mean expansion amount per expanding account (all expansions summed)."""
+    return mean(accounts.loc[accounts["expansion_amount"] > 0, "expansion_amount"])
+
+
+def referral_rate(accounts: pd.DataFrame) -> Estimate:
+    """Estimate the share of accounts with at least one referral."""
+    referred = int((pd.to_numeric(accounts["referrals"], errors="coerce").fillna(0) >= 1).sum())
+    return proportion(referred, len(accounts))
