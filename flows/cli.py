@@ -154,6 +154,29 @@ def report() -> None:
 
 
 @app.command()
+def resend(
+    gift_ids: Annotated[
+        list[str] | None, typer.Argument(help="Gift ids; none resends every failed gift matched.")
+    ] = None,
+    stage: Annotated[str | None, typer.Option(help="Only gifts of this stage.")] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Only this failure reason, such as vendor_unavailable.")
+    ] = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="Only gifts that failed at or after this UTC time.")
+    ] = None,
+    requested_by: Annotated[str, typer.Option(help="Actor recorded on the ledger events.")] = "cli",
+) -> None:
+    """Resend failed gifts with their own idempotency keys; never a delivered or in-flight one."""
+    from flows.resend_failed import ResendRequest
+
+    request = ResendRequest(
+        gift_ids=gift_ids or [], stage=stage, reason=reason, since=since, requested_by=requested_by
+    )
+    _run_flow("resend_failed", request=request)
+
+
+@app.command()
 def migrate() -> None:
     """Create or upgrade the warehouse schema."""
     from gifting.runtime import load_settings

@@ -11,6 +11,7 @@ from pydantic import Field
 from flows.runtime import open_runtime, resolve_as_of
 from tasks.dispatch import dispatch_due
 from tasks.planning import personalize
+from tasks.resend import work_exceptions
 
 
 @flow(name="dispatch-gifts")
@@ -25,4 +26,7 @@ def dispatch_gifts(
     moment = resolve_as_of(as_of)
     with open_runtime() as runtime:
         personalize(runtime, moment)
-        return dispatch_due(runtime, moment, backfill, batch_size)
+        outcome = dispatch_due(runtime, moment, backfill, batch_size)
+        # Remedied gifts (a replacement item, an e-gift) go out in the next hourly run.
+        work_exceptions(runtime, moment)
+        return outcome

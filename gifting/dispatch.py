@@ -17,7 +17,9 @@ from sqlalchemy import Engine, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from gifting import ledger
+from gifting.config import ReviewConfig
 from gifting.errors import GiftingError, PermanentError, RetriableError
+from gifting.review import apply_review_gate
 from gifting.vendors.base import Address, GiftVendor, OrderRequest, VendorOrder, VendorStatus
 from gifting.warehouse.schema import Account, Contact, Contract, Gift, Outcome, SupportCase
 
@@ -163,7 +165,7 @@ def send_ready_gifts(
         vendor: The gift vendor client.
         kinds: Catalog item kind (``physical`` or ``egift``) per SKU.
         as_of: The dispatch time (naive UTC), recorded as the send time.
-        limit: The most gifts one call claims, so one run's batch stays bounded.
+        limit: Maximum number of gifts one call claims, so one batch stays bounded.
         write_activity: Writes a "gift sent" activity to the CRM; ``None`` skips the write-back.
     """
     with engine.begin() as connection:
@@ -181,7 +183,8 @@ def send_ready_gifts(
 
 
 def _send_one(engine: Engine, vendor: GiftVendor, request: OrderRequest, as_of: datetime) -> str:
-    key = f"gift-{request.reference}"
+    # Remedy hook: a gift reordered with a different item carries its new key in the ledger.
+    key = idempotency_key(engine, request.reference)
     try:
         order = vendor.place_order(request, idempotency_key=key)
     except PermanentError as error:
@@ -209,17 +212,35 @@ def _finish(
     values: dict[str, Any] = {}
     if order is not None:
         values = {"vendor_order_id": order.id, "sent_at": as_of}
-    with engine.begin() as connection:
-        ledger.move(
-            connection,
-            gift_id,
-            ledger.SENDING,
-            status,
-            at=as_of,
-            actor=ACTOR,
-            reason=reason,
-            **values,
-        )
+    try:
+        with engine.begin() as connection:
+            ledger.move(
+                connection,
+                gift_id,
+                ledger.SENDING,
+                status,
+                at=as_of,
+                actor=ACTOR,
+                reason=reason,
+                **values,
+            )
+    except ledger.LedgerConflict:
+        if order is None or not _already_recorded(engine, gift_id, order.id):
+            raise
+        # A delivery webhook for this very order arrived while the vendor call was in flight.
+        logger.info("gift %s: order %s was already recorded by a webhook", gift_id, order.id)
+
+
+def _already_recorded(engine: Engine, gift_id: str, order_id: str) -> bool:
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(Gift.status, Gift.vendor_order_id).where(Gift.id == gift_id)
+        ).one_or_none()
+    return (
+        row is not None
+        and row.status in (ledger.SENT, ledger.DELIVERED)
+        and row.vendor_order_id == order_id
+    )
 
 
 def recover_interrupted_sends(
@@ -227,7 +248,7 @@ def recover_interrupted_sends(
 ) -> Counter[str]:
     """Repair gifts left in ``sending`` by a crash: ask the vendor, never send blindly.
 
-    A gift the vendor knows becomes ``sent``; one it does not know goes back to ``ready`` and
+    A gift the vendor has an order for becomes ``sent``. Any other goes back to ``ready`` and
     keeps its idempotency key, so the next send cannot create a second order.
     """
     with engine.connect() as connection:
@@ -333,11 +354,18 @@ def dispatch_due_gifts(
     backfill: bool = False,
     batch_size: int = 500,
     write_activity: ActivityWriter | None = None,
+    review: ReviewConfig | None = None,
 ) -> Counter[str]:
-    """Repair interrupted sends, release due gifts, then send ready ones batch by batch."""
+    """Repair interrupted sends, release due gifts, then send ready ones batch by batch.
+
+    With a ``review`` policy, released gifts that need a person's approval are held in
+    ``needs_review`` before the send loop; ``None`` sends every ready gift.
+    """
     outcome: Counter[str] = Counter()
     outcome.update(recover_interrupted_sends(engine, vendor, as_of=as_of))
     outcome.update(release_due_gifts(engine, as_of=as_of, backfill=backfill))
+    if review is not None:
+        outcome.update(apply_review_gate(engine, review, as_of=as_of))
     while True:
         sent = send_ready_gifts(
             engine, vendor, kinds, as_of=as_of, limit=batch_size, write_activity=write_activity
@@ -345,3 +373,35 @@ def dispatch_due_gifts(
         outcome.update(sent)
         if sum(sent.values()) < batch_size:
             return outcome
+
+
+def idempotency_key(engine: Engine, gift_id: str) -> str:
+    """Return the gift's stored idempotency key, or ``gift-<id>`` for a row planned without one.
+
+    The key changes only when the exception queue reorders a gift with a different item, since
+    the vendor rejects a known key sent with a different body.
+    """
+    with engine.connect() as connection:
+        stored = connection.scalar(select(Gift.idempotency_key).where(Gift.id == gift_id))
+    return stored or f"gift-{gift_id}"
+
+
+def send_claimed(
+    engine: Engine,
+    vendor: GiftVendor,
+    kinds: dict[str, str],
+    gift_id: str,
+    *,
+    as_of: datetime,
+    write_activity: ActivityWriter | None = None,
+) -> str:
+    """Place the vendor order for one gift the caller already moved to ``sending``.
+
+    Manual resends and the exception queue claim chosen gifts themselves, then send through
+    the same path as ``send_ready_gifts``. Returns ``sent`` or ``failed:<reason>``.
+    """
+    request, summary = _order_request(engine, gift_id, kinds)
+    result = _send_one(engine, vendor, request, as_of)
+    if write_activity is not None and result == "sent":
+        _write_back(engine, gift_id, summary, write_activity)
+    return result

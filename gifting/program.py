@@ -34,6 +34,7 @@ def run_step(
             as_of=as_of,
             backfill=backfill,
             write_activity=writer,
+            review=runtime.program.review,
         )
     )
     return outcome

@@ -14,7 +14,9 @@ from sqlalchemy import Engine
 from gifting.config import Catalog, ProgramConfig, load_catalog, load_program
 from gifting.errors import ConfigurationError
 from gifting.personalization.notes import check_templates, note_environment
-from gifting.salesforce.client import SalesforceCredentials, connect
+from gifting.salesforce.client import SalesforceCredentials
+from gifting.salesforce.config import FieldMapping, load_field_mapping
+from gifting.salesforce.session import SalesforceSession
 from gifting.sandbox.launch import read_connection_file
 from gifting.settings import GiftingSettings
 from gifting.vendors.base import GiftVendor
@@ -77,7 +79,12 @@ class Runtime:
         return self.settings.home / "reports"
 
     @cached_property
-    def salesforce(self) -> Salesforce:
+    def salesforce_mapping(self) -> FieldMapping:
+        return load_field_mapping(self.settings.config_dir)
+
+    @cached_property
+    def salesforce_session(self) -> SalesforceSession:
+        """Log in once per run; the session logs in again by itself when Salesforce expires it."""
         settings = self.settings
         if settings.salesforce_login_url is None:
             raise ConfigurationError(
@@ -94,7 +101,12 @@ class Runtime:
             api_version=settings.salesforce_api_version,
             ca_bundle=settings.salesforce_ca_bundle,
         )
-        return connect(credentials)
+        return SalesforceSession.login(credentials, options=self.salesforce_mapping.sync)
+
+    @property
+    def salesforce(self) -> Salesforce:
+        """Return the current client; not cached, since a new login replaces it."""
+        return self.salesforce_session.client
 
     @cached_property
     def vendor(self) -> GiftVendor:
@@ -112,7 +124,7 @@ class Runtime:
 
     def validate(self) -> None:
         """Load and check every config file and template now, before any work starts."""
-        _ = self.program, self.catalog, self.notes
+        _ = self.program, self.catalog, self.notes, self.salesforce_mapping
 
     def close(self) -> None:
         if "vendor" in self.__dict__:

@@ -42,6 +42,7 @@ def dispatch_due(
         backfill=backfill,
         batch_size=batch_size,
         write_activity=writer,
+        review=runtime.program.review,
     )
     get_run_logger().info("dispatch as of %s: %s", as_of, dict(outcome))
     return dict(outcome)

@@ -8,6 +8,7 @@ import requests
 from sqlalchemy.exc import OperationalError
 
 from gifting.errors import RetriableError
+from gifting.salesforce.session import ApiLimitReached
 
 # A dropped database connection or a network timeout may pass by the next attempt. A bad setting
 # or a rejected record fails the same way every time, so retrying it only delays the message.
@@ -22,7 +23,8 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def is_transient(error: object) -> bool:
-    return isinstance(error, TRANSIENT_ERRORS)
+    # The API allocation does not come back within a retry delay, and each retry spends a request.
+    return isinstance(error, TRANSIENT_ERRORS) and not isinstance(error, ApiLimitReached)
 
 
 def retry_transient(_task: Any, _task_run: Any, state: Any) -> bool:

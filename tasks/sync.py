@@ -23,7 +23,14 @@ from tasks.policy import retry_transient
 )
 def sync_salesforce(runtime: Runtime, as_of: datetime) -> dict[str, dict[str, int]]:
     """Sync accounts, contacts, deals, activities and cases from Salesforce."""
-    result = sync_org(runtime.salesforce, runtime.engine, now=as_of)
+    result = sync_org(
+        runtime.salesforce_session,
+        runtime.engine,
+        now=as_of,
+        field_mapping=runtime.salesforce_mapping,
+    )
+    for warning in result.warnings:
+        get_run_logger().warning("%s", warning)
     counts = {name: asdict(counts) for name, counts in result.objects.items()}
     get_run_logger().info("synced %s; %d recipients linked", counts, result.recipients_linked)
     return counts

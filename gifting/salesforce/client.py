@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 from simple_salesforce import Salesforce
 
-from gifting.errors import ConfigurationError, RetriableError
+from gifting.errors import ConfigurationError, PermanentError, RetriableError
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +68,10 @@ def request_token(credentials: SalesforceCredentials, session: requests.Session)
     except requests.RequestException as error:
         raise RetriableError(f"Salesforce token request to {url} failed: {error}") from error
     if response.status_code >= 500:
-        raise RetriableError(f"Salesforce token endpoint {url} answered {response.status_code}")
-    body = response.json() if response.content else {}
+        raise RetriableError(
+            f"Salesforce token endpoint {url} failed with HTTP {response.status_code}"
+        )
+    body = _json_object(response)
     if response.status_code != 200:
         raise ConfigurationError(
             f"Salesforce rejected the login for {credentials.username!r} at {url}: "
@@ -76,8 +79,26 @@ def request_token(credentials: SalesforceCredentials, session: requests.Session)
             "Check GIFTING_SALESFORCE_USERNAME, _PASSWORD, _SECURITY_TOKEN, _CLIENT_ID and "
             "_CLIENT_SECRET."
         )
+    token, instance_url = body.get("access_token"), body.get("instance_url")
+    if not isinstance(token, str) or not isinstance(instance_url, str):
+        raise PermanentError(
+            f"Salesforce token endpoint {url} returned HTTP 200 without access_token and "
+            "instance_url: check that GIFTING_SALESFORCE_LOGIN_URL points at a Salesforce login"
+        )
     logger.info("obtained a Salesforce session for %s", credentials.username)
-    return body["access_token"], body["instance_url"]
+    return token, instance_url
+
+
+def _json_object(response: requests.Response) -> dict[str, Any]:
+    """Return the JSON object in a token response, or an empty dict for a body of another kind.
+
+    A proxy or a wrong login URL returns HTML, which must not hide the HTTP status.
+    """
+    try:
+        body = response.json() if response.content else {}
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def connect(credentials: SalesforceCredentials) -> Salesforce:

@@ -11,14 +11,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from gifting.errors import DataQualityError
+from gifting.salesforce.config import FieldMapping
 from gifting.sandbox.org import to_18
 
 __all__ = ["to_18"]
 
 Record = dict[str, Any]
 
-# Fields read from each object. Custom fields (``__c``) follow the sample org's naming.
-FIELDS: dict[str, list[str]] = {
+# Standard fields read from each object. The fields an org names itself come from the
+# ``FieldMapping`` and are appended by ``query_fields``.
+STANDARD_FIELDS: dict[str, list[str]] = {
     "Account": [
         "Id",
         "Name",
@@ -26,10 +28,6 @@ FIELDS: dict[str, list[str]] = {
         "BillingCountry",
         "BillingState",
         "OwnerId",
-        "Strategic__c",
-        "Churn_Date__c",
-        "NPS_Score__c",
-        "Referrals__c",
         "IsDeleted",
         "SystemModstamp",
     ],
@@ -45,9 +43,6 @@ FIELDS: dict[str, list[str]] = {
         "MailingState",
         "MailingPostalCode",
         "MailingCountry",
-        "Time_Zone__c",
-        "Gift_Opt_Out__c",
-        "Gift_Preferences__c",
         "IsDeleted",
         "SystemModstamp",
     ],
@@ -55,16 +50,14 @@ FIELDS: dict[str, list[str]] = {
         "Id",
         "AccountId",
         "Name",
-        "Type",
         "StageName",
         "IsWon",
         "CloseDate",
         "Amount",
-        "Use_Case__c",
-        "Goals__c",
         "IsDeleted",
         "SystemModstamp",
     ],
+    "Contract": ["Id", "AccountId", "ContractNumber", "Status", "IsDeleted", "SystemModstamp"],
     "Task": [
         "Id",
         "AccountId",
@@ -100,9 +93,23 @@ FIELDS: dict[str, list[str]] = {
     ],
 }
 
-NEW_BUSINESS_TYPE = "New Business"
-EXPANSION_TYPE = "Expansion"
 EVENT_KINDS = {"kickoff": "kickoff", "go-live": "go_live", "qbr": "qbr", "meeting": "meeting"}
+
+
+def query_fields(sobject: str, fields: FieldMapping) -> list[str]:
+    """Return the standard fields of ``sobject`` followed by the mapped ones, each once."""
+    names = list(STANDARD_FIELDS[sobject])
+    seen = {name.casefold() for name in names}
+    for name in fields.entries(sobject).values():
+        if name.casefold() not in seen:
+            names.append(name)
+            seen.add(name.casefold())
+    return names
+
+
+def mapped(record: Record, field: str | None) -> Any:
+    """Return the value of a mapped field, or None when the mapping leaves it out."""
+    return None if field is None else record.get(field)
 
 
 def parse_datetime(value: str | None) -> datetime | None:
@@ -144,8 +151,8 @@ def salesforce_id(record: Record, field: str, *, required: bool = False) -> str 
         return None
     try:
         return to_18(value)
-    except ValueError as error:
-        raise DataQualityError(str(error)) from error
+    except (TypeError, ValueError) as error:
+        raise DataQualityError(f"invalid Salesforce Id {value!r} in {field}") from error
 
 
 def modstamp(record: Record) -> datetime:
@@ -155,7 +162,7 @@ def modstamp(record: Record) -> datetime:
     return stamp
 
 
-def map_account(record: Record, synced_at: datetime) -> Record:
+def map_account(record: Record, synced_at: datetime, fields: FieldMapping) -> Record:
     if not record.get("Name"):
         raise DataQualityError("missing Name on Account")
     return {
@@ -165,14 +172,14 @@ def map_account(record: Record, synced_at: datetime) -> Record:
         "country": record.get("BillingCountry"),
         "state": record.get("BillingState"),
         "owner_id": salesforce_id(record, "OwnerId"),
-        "is_strategic": bool(record.get("Strategic__c")),
+        "is_strategic": bool(mapped(record, fields.account.strategic)),
         "is_deleted": bool(record.get("IsDeleted")),
         "system_modstamp": modstamp(record),
         "synced_at": synced_at,
     }
 
 
-def map_account_outcomes(record: Record, synced_at: datetime) -> list[Record]:
+def map_account_outcomes(record: Record, synced_at: datetime, fields: FieldMapping) -> list[Record]:
     """Return the outcome rows an Account carries: churn date, NPS and referrals."""
     account_id = salesforce_id(record, "Id", required=True)
     base = {"account_id": account_id, "synced_at": synced_at, "amount": None}
@@ -182,33 +189,32 @@ def map_account_outcomes(record: Record, synced_at: datetime) -> list[Record]:
             "id": f"churn:{account_id}",
             "kind": "churn",
             "score": None,
-            "occurred_on": parse_date(record.get("Churn_Date__c")),
+            "occurred_on": parse_date(mapped(record, fields.account.churn_date)),
         }
     ]
-    if record.get("NPS_Score__c") is not None:
-        rows.append(
-            {
-                **base,
-                "id": f"nps:{account_id}",
-                "kind": "nps",
-                "occurred_on": None,
-                "score": float(record["NPS_Score__c"]),
-            }
-        )
-    if record.get("Referrals__c") is not None:
-        rows.append(
-            {
-                **base,
-                "id": f"referral:{account_id}",
-                "kind": "referral",
-                "occurred_on": None,
-                "score": float(record["Referrals__c"]),
-            }
-        )
+    for kind, field in (("nps", fields.account.nps), ("referral", fields.account.referrals)):
+        value = mapped(record, field)
+        if value is not None:
+            rows.append(
+                {
+                    **base,
+                    "id": f"{kind}:{account_id}",
+                    "kind": kind,
+                    "occurred_on": None,
+                    "score": parse_score(value, field),
+                }
+            )
     return rows
 
 
-def map_contact(record: Record, synced_at: datetime) -> Record:
+def parse_score(value: object, field: str | None) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as error:
+        raise DataQualityError(f"invalid number {value!r} in {field}") from error
+
+
+def map_contact(record: Record, synced_at: datetime, fields: FieldMapping) -> Record:
     if not record.get("LastName"):
         raise DataQualityError("missing LastName on Contact")
     return {
@@ -223,40 +229,60 @@ def map_contact(record: Record, synced_at: datetime) -> Record:
         "state": record.get("MailingState"),
         "postal_code": record.get("MailingPostalCode"),
         "country": record.get("MailingCountry"),
-        "time_zone": record.get("Time_Zone__c"),
-        "gift_opt_out": bool(record.get("Gift_Opt_Out__c")),
-        "preferences": record.get("Gift_Preferences__c"),
+        "time_zone": mapped(record, fields.contact.time_zone),
+        "gift_opt_out": bool(mapped(record, fields.contact.gift_opt_out)),
+        "preferences": mapped(record, fields.contact.preferences),
         "is_deleted": bool(record.get("IsDeleted")),
         "system_modstamp": modstamp(record),
         "synced_at": synced_at,
     }
 
 
-def contract_status(record: Record) -> str:
+def contract_status(record: Record, fields: FieldMapping) -> str:
+    """Return ``won``, ``lost`` or ``deleted`` for a trigger record (Opportunity or Contract)."""
     if record.get("IsDeleted"):
         return "deleted"
+    if fields.trigger.object == "Contract":
+        return "won" if record.get("Status") == fields.trigger.contract_status else "lost"
     return "won" if record.get("IsWon") else "lost"
 
 
-def map_contract(record: Record, synced_at: datetime) -> Record:
-    """Map a New Business Opportunity to a contract row (``first_seen_at`` set on insert only)."""
-    signed_on = parse_date(record.get("CloseDate"))
+def is_contract(record: Record, fields: FieldMapping) -> bool:
+    """Tell whether a live trigger record starts a contract now."""
+    return contract_status(record, fields) == "won"
+
+
+def map_contract(record: Record, synced_at: datetime, fields: FieldMapping) -> Record:
+    """Map a trigger record to a contract row (``first_seen_at`` set on insert only).
+
+    With the ``lookup_field`` recipient rule the row also carries the recipient, normalised to an
+    18-character Id; with ``primary_contact_role`` the sync links it afterwards.
+    """
+    trigger = fields.trigger
+    signed_on = parse_date(record.get(trigger.signing_date))
     if signed_on is None:
-        raise DataQualityError("missing CloseDate on a won Opportunity: set it in Salesforce")
-    return {
+        raise DataQualityError(
+            f"missing {trigger.signing_date} on a won {trigger.object}: set it in Salesforce"
+        )
+    is_opportunity = trigger.object == "Opportunity"
+    row = {
         "id": salesforce_id(record, "Id", required=True),
         "account_id": salesforce_id(record, "AccountId", required=True),
-        "name": record.get("Name") or "",
-        "deal_type": record.get("Type"),
-        "amount": parse_amount(record.get("Amount")),
+        "name": (record.get("Name") if is_opportunity else record.get("ContractNumber")) or "",
+        "deal_type": record.get(fields.opportunity.type) if is_opportunity else trigger.object,
+        "amount": parse_amount(record.get("Amount")) if is_opportunity else None,
         "signed_on": signed_on,
-        "use_case": record.get("Use_Case__c"),
-        "goals": record.get("Goals__c"),
-        "status": contract_status(record),
+        "use_case": mapped(record, trigger.use_case),
+        "goals": mapped(record, trigger.goals),
+        "status": contract_status(record, fields),
         "first_seen_at": synced_at,
         "system_modstamp": modstamp(record),
         "synced_at": synced_at,
     }
+    if fields.recipient.rule == "lookup_field":
+        row["contact_id"] = salesforce_id(record, fields.recipient.lookup_field or "")
+        row["contact_role"] = None
+    return row
 
 
 def map_expansion(record: Record, synced_at: datetime) -> Record:

@@ -2,57 +2,92 @@
 
 Each object is read in ascending ``SystemModstamp`` order from its watermark minus a small
 lookback, through ``queryAll`` so that deletions arrive as ``IsDeleted`` rows, and upserted by Id.
-A record that breaks a data rule is quarantined with its reason while the rest go on.
+A record that breaks a data rule is quarantined with its reason while the rest go on. Rows and
+the watermark that covers them are written in one transaction per batch, so a run that stops
+early, whatever the reason, resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from simple_salesforce import Salesforce, format_soql
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Engine, func, select, update
 
-from gifting.errors import DataQualityError
+from gifting.errors import DataQualityError, RetriableError
 from gifting.salesforce import mapping
-from gifting.warehouse.schema import (
-    Account,
-    Activity,
-    Contact,
-    Contract,
-    Outcome,
-    QuarantinedRecord,
-    SupportCase,
-    SyncState,
-)
-from gifting.warehouse.upsert import upsert
+from gifting.salesforce.batch import WatermarkTracker, WriteBatch
+from gifting.salesforce.config import FieldMapping, load_field_mapping
+from gifting.salesforce.handlers import HANDLERS
+from gifting.salesforce.query import QueryProgress, stream_query
+from gifting.salesforce.session import QueryRejected, SalesforceSession, SessionExpired
+from gifting.settings import PROJECT_ROOT
+from gifting.warehouse.schema import Contract, SyncState
 
 logger = logging.getLogger(__name__)
 
 SYNC_ORDER = ("Account", "Contact", "Opportunity", "Task", "Event", "Case")
 CHUNK_SIZE = 200  # Ids per IN list, well under SOQL's 100,000-character query limit
 
+# NOTE: a first sync of a large org reads every record through REST pages of up to 2,000 records.
+# A Bulk API 2.0 query job (simple-salesforce's ``bulk2``) would cost far fewer API requests. It
+# would plug in as another record source for ``_sync_pass`` when the stored watermark is None.
+
 
 @dataclass
 class ObjectSyncResult:
+    """Counts of one object's sync.
+
+    Attributes:
+        seen: Records read, re-reads after a reconnect included.
+        stored: Records that passed the data rules and were written.
+        quarantined: Records written to the quarantine table instead.
+        total_size: Sum of the ``totalSize`` each finished query announced.
+        received: Records those finished queries returned; differs from ``total_size`` only when
+            Salesforce's pages disagree with their own count.
+    """
+
     seen: int = 0
     stored: int = 0
     quarantined: int = 0
+    total_size: int = 0
+    received: int = 0
 
 
 @dataclass
 class SyncResult:
-    """Counts per synced object, plus the number of contracts that got a primary contact."""
+    """Counts per synced object, the contracts that got a recipient, and handled surprises."""
 
     objects: dict[str, ObjectSyncResult] = field(default_factory=dict)
     recipients_linked: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def contracts_seen(self) -> int:
         return self.objects.get("Opportunity", ObjectSyncResult()).seen
+
+
+def default_field_mapping() -> FieldMapping:
+    """Load the shipped ``config/salesforce.yaml``."""
+    return load_field_mapping(PROJECT_ROOT / "config")
+
+
+def sync_order(fields: FieldMapping) -> tuple[str, ...]:
+    """Return the objects to sync; ``Contract`` only when contracts trigger the program."""
+    if fields.trigger.object != "Contract":
+        return SYNC_ORDER
+    return (*SYNC_ORDER[:3], "Contract", *SYNC_ORDER[3:])
+
+
+def as_session(sf: Salesforce | SalesforceSession, fields: FieldMapping) -> SalesforceSession:
+    """Wrap a bare client; it cannot log in again, so an expired session stops the sync."""
+    if isinstance(sf, SalesforceSession):
+        return sf
+    return SalesforceSession(sf, options=fields.sync)
 
 
 def soql_datetime(value: datetime) -> str:
@@ -62,119 +97,159 @@ def soql_datetime(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build_incremental_query(sobject: str, since: datetime | None) -> str:
-    fields = ", ".join(mapping.FIELDS[sobject])
+def build_incremental_query(
+    sobject: str, since: datetime | None, fields: FieldMapping | None = None
+) -> str:
+    """Build the query for records changed after ``since``, oldest first.
+
+    Field names come from a validated mapping that only admits API names, because SOQL cannot
+    quote identifiers; values go through ``format_soql``.
+    """
+    names = ", ".join(mapping.query_fields(sobject, fields or FieldMapping()))
     if since is None:
-        return f"SELECT {fields} FROM {sobject} ORDER BY SystemModstamp ASC"
+        return f"SELECT {names} FROM {sobject} ORDER BY SystemModstamp ASC"
     return format_soql(
-        f"SELECT {fields} FROM {sobject} WHERE SystemModstamp > {{:literal}} "
+        f"SELECT {names} FROM {sobject} WHERE SystemModstamp > {{:literal}} "
         "ORDER BY SystemModstamp ASC",
         soql_datetime(since),
     )
 
 
-class _Batch:
-    """Collects rows per table and writes them in one transaction when full."""
+def sync_object(
+    sf: Salesforce | SalesforceSession,
+    engine: Engine,
+    sobject: str,
+    *,
+    now: datetime,
+    lookback: timedelta | None = None,
+    batch_size: int | None = None,
+    field_mapping: FieldMapping | None = None,
+) -> ObjectSyncResult:
+    """Sync one object from its watermark and move the watermark as batches are stored.
 
-    def __init__(self, engine: Engine, size: int) -> None:
-        self.engine = engine
-        self.size = size
-        self.rows: dict[str, list[dict[str, Any]]] = {}
-        self.status_updates: list[dict[str, Any]] = []
-        self.quarantine: list[dict[str, Any]] = []
-        self.pending = 0
+    An expired session is renewed once, and the object is read again from the watermark the
+    stored batches reached.
 
-    def add(self, table: str, row: dict[str, Any]) -> None:
-        self.rows.setdefault(table, []).append(row)
-        self.pending += 1
-        if self.pending >= self.size:
-            self.flush()
-
-    def flush(self) -> None:
-        with self.engine.begin() as connection:
-            self._write(connection)
-        self.rows, self.status_updates, self.quarantine, self.pending = {}, [], [], 0
-
-    def _write(self, connection: Connection) -> None:
-        models = {
-            "accounts": Account,
-            "contacts": Contact,
-            "activities": Activity,
-            "cases": SupportCase,
-            "outcomes": Outcome,
-        }
-        for table, rows in self.rows.items():
-            if table == "contracts":
-                upsert(
-                    connection,
-                    Contract.__table__,
-                    _dedupe(rows),
-                    ["id"],
-                    keep=["first_seen_at", "contact_id", "contact_role"],
-                )
-            else:
-                upsert(connection, models[table].__table__, _dedupe(rows), ["id"])
-        for change in self.status_updates:
-            connection.execute(
-                update(Contract)
-                .where(Contract.id == change["id"])
-                .values(
-                    status=change["status"],
-                    system_modstamp=change["system_modstamp"],
-                    synced_at=change["synced_at"],
-                )
-            )
-        if self.quarantine:
-            connection.execute(QuarantinedRecord.__table__.insert(), self.quarantine)
+    Raises:
+        ApiLimitReached: The org's API allocation is used up or past the configured share.
+        ConfigurationError: The query names a field the org lacks.
+        RetriableError: Salesforce kept failing, or the session expired twice.
+    """
+    fields = field_mapping or default_field_mapping()
+    session = as_session(sf, fields)
+    if lookback is None:
+        lookback = timedelta(minutes=fields.sync.lookback_minutes)
+    pass_options = _PassOptions(
+        sobject=sobject,
+        synced_at=now.astimezone(UTC).replace(tzinfo=None),
+        lookback=lookback,
+        batch_size=batch_size or fields.sync.batch_size,
+        fields=fields,
+    )
+    result = ObjectSyncResult()
+    try:
+        _sync_pass(session, engine, pass_options, result)
+    except SessionExpired:
+        logger.warning("Salesforce session expired while syncing %s; logging in again", sobject)
+        session.reconnect()
+        _sync_pass(session, engine, pass_options, result)
+    result.stored = result.seen - result.quarantined
+    logger.info("synced %s: %d seen, %d quarantined", sobject, result.seen, result.quarantined)
+    return result
 
 
-def _dedupe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Keep the last row per Id: one INSERT … ON CONFLICT cannot touch a row twice."""
-    return list({row["id"]: row for row in rows}.values())
+@dataclass(frozen=True)
+class _PassOptions:
+    sobject: str
+    synced_at: datetime
+    lookback: timedelta
+    batch_size: int
+    fields: FieldMapping
 
 
-Handler = Callable[[dict[str, Any], datetime, _Batch], None]
+def _sync_pass(
+    session: SalesforceSession, engine: Engine, options: _PassOptions, result: ObjectSyncResult
+) -> None:
+    """Read the object once from its stored watermark, storing each full batch on the way."""
+    watermark = _read_watermark(engine, options.sobject)
+    since = None if watermark is None else watermark.replace(tzinfo=UTC) - options.lookback
+    logger.info("syncing %s since %s", options.sobject, since or "the beginning")
+    soql = build_incremental_query(options.sobject, since, options.fields)
+    tracker = WatermarkTracker(watermark)
+    batch = WriteBatch(engine, options.sobject, options.batch_size)
+    progress = QueryProgress()
+
+    def store(watermark: datetime | None) -> None:
+        batch.flush(watermark, at=options.synced_at, seen=result.seen)
+
+    try:
+        for record in stream_query(session, soql, progress, include_deleted=True):
+            _handle_record(record, options, batch, tracker, result)
+            if batch.full:
+                store(tracker.mid_query())
+    except QueryRejected as error:
+        if error.error_code == "INVALID_FIELD":
+            raise options.fields.invalid_field_error(options.sobject, error.detail) from error
+        raise
+    except RetriableError:
+        # Store what this pass read before the request failed, so the next pass starts after it.
+        store(tracker.mid_query())
+        raise
+    store(tracker.complete())
+    result.total_size += progress.total_size or 0
+    result.received += progress.received
 
 
-def _handle_account(record: dict[str, Any], now: datetime, batch: _Batch) -> None:
-    batch.add("accounts", mapping.map_account(record, now))
-    for row in mapping.map_account_outcomes(record, now):
-        batch.add("outcomes", row)
+def _handle_record(
+    record: dict[str, Any],
+    options: _PassOptions,
+    batch: WriteBatch,
+    tracker: WatermarkTracker,
+    result: ObjectSyncResult,
+) -> None:
+    result.seen += 1
+    try:
+        stamp = mapping.modstamp(record)
+        rows = HANDLERS[options.sobject](record, options.synced_at, options.fields)
+    except DataQualityError as error:
+        result.quarantined += 1
+        batch.add_quarantined(_quarantine_row(options.sobject, record, str(error), options))
+        logger.warning("quarantined %s %s: %s", options.sobject, record.get("Id"), error)
+        # A quarantined record is stored too, so the watermark may pass it.
+        stamp = _modstamp_or_none(record)
+        if stamp is not None:
+            tracker.observe(stamp)
+        return
+    batch.add_record(rows)
+    tracker.observe(stamp)
 
 
-def _handle_contact(record: dict[str, Any], now: datetime, batch: _Batch) -> None:
-    batch.add("contacts", mapping.map_contact(record, now))
+def _modstamp_or_none(record: dict[str, Any]) -> datetime | None:
+    try:
+        return mapping.modstamp(record)
+    except DataQualityError:
+        return None
 
 
-def _handle_opportunity(record: dict[str, Any], now: datetime, batch: _Batch) -> None:
-    deal_type = record.get("Type")
-    if deal_type == mapping.NEW_BUSINESS_TYPE:
-        if record.get("IsWon") and not record.get("IsDeleted"):
-            batch.add("contracts", mapping.map_contract(record, now))
-        else:
-            # A deal that left the won state, or never reached it: only a known contract changes.
-            batch.status_updates.append(
-                {
-                    "id": mapping.salesforce_id(record, "Id", required=True),
-                    "status": mapping.contract_status(record),
-                    "system_modstamp": mapping.modstamp(record),
-                    "synced_at": now,
-                }
-            )
-    elif (
-        deal_type == mapping.EXPANSION_TYPE and record.get("IsWon") and not record.get("IsDeleted")
-    ):
-        batch.add("outcomes", mapping.map_expansion(record, now))
+def _normalised_id(value: object) -> object:
+    """Return an Id in its 18-character form, or as sent when it is no valid Id."""
+    try:
+        return mapping.to_18(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return value
 
 
-HANDLERS: dict[str, Handler] = {
-    "Account": _handle_account,
-    "Contact": _handle_contact,
-    "Opportunity": _handle_opportunity,
-    "Task": lambda record, now, batch: batch.add("activities", mapping.map_task(record, now)),
-    "Event": lambda record, now, batch: batch.add("activities", mapping.map_event(record, now)),
-    "Case": lambda record, now, batch: batch.add("cases", mapping.map_case(record, now)),
-}
+def _quarantine_row(
+    sobject: str, record: dict[str, Any], reason: str, options: _PassOptions
+) -> dict[str, Any]:
+    payload = {key: value for key, value in record.items() if key != "attributes"}
+    return {
+        "source": sobject,
+        "record_id": _normalised_id(record.get("Id")),
+        "reason": reason,
+        "payload": payload,
+        "quarantined_at": options.synced_at,
+    }
 
 
 def _read_watermark(engine: Engine, sobject: str) -> datetime | None:
@@ -184,97 +259,51 @@ def _read_watermark(engine: Engine, sobject: str) -> datetime | None:
         )
 
 
-def sync_object(
-    sf: Salesforce,
-    engine: Engine,
-    sobject: str,
-    *,
-    now: datetime,
-    lookback: timedelta = timedelta(minutes=5),
-    batch_size: int = 1000,
-) -> ObjectSyncResult:
-    """Sync one object from its watermark and move the watermark to the newest record seen."""
-    watermark = _read_watermark(engine, sobject)
-    since = None if watermark is None else watermark.replace(tzinfo=UTC) - lookback
-    soql = build_incremental_query(sobject, since)
-    logger.info("syncing %s since %s", sobject, since or "the beginning")
-    result = ObjectSyncResult()
-    batch = _Batch(engine, batch_size)
-    newest = watermark
-    synced_at = now.astimezone(UTC).replace(tzinfo=None)
-    for record in _records(sf, soql):
-        result.seen += 1
-        try:
-            HANDLERS[sobject](record, synced_at, batch)
-            stamp = mapping.modstamp(record)
-        except DataQualityError as error:
-            result.quarantined += 1
-            batch.quarantine.append(_quarantine_row(sobject, record, str(error), synced_at))
-            logger.warning("quarantined %s %s: %s", sobject, record.get("Id"), error)
-            continue
-        newest = stamp if newest is None else max(newest, stamp)
-    batch.flush()
-    result.stored = result.seen - result.quarantined
-    _write_watermark(engine, sobject, newest, synced_at, result.seen)
-    logger.info("synced %s: %d seen, %d quarantined", sobject, result.seen, result.quarantined)
-    return result
-
-
-def _records(sf: Salesforce, soql: str) -> Iterator[dict[str, Any]]:
-    for record in sf.query_all_iter(soql, include_deleted=True):
-        yield dict(record)
-
-
-def _quarantine_row(
-    sobject: str, record: dict[str, Any], reason: str, at: datetime
-) -> dict[str, Any]:
-    payload = {key: value for key, value in record.items() if key != "attributes"}
-    return {
-        "source": sobject,
-        "record_id": record.get("Id"),
-        "reason": reason,
-        "payload": payload,
-        "quarantined_at": at,
-    }
-
-
-def _write_watermark(
-    engine: Engine, sobject: str, watermark: datetime | None, at: datetime, seen: int
-) -> None:
-    row = {"object_name": sobject, "watermark": watermark, "last_run_at": at, "records_seen": seen}
-    with engine.begin() as connection:
-        upsert(connection, SyncState.__table__, [row], ["object_name"])
-
-
-def link_primary_contacts(sf: Salesforce, engine: Engine) -> int:
+def link_primary_contacts(sf: Salesforce | SalesforceSession, engine: Engine) -> int:
     """Give every won contract without a recipient its primary OpportunityContactRole.
 
     Roles are looked up by contract Id rather than synced by watermark, so a role created before
-    its deal was first seen is still found.
+    its deal was first seen is still found. The updates are idempotent, so a chunk interrupted by
+    an expired session is sent again after one reconnect.
     """
+    session = as_session(sf, FieldMapping())
     with engine.connect() as connection:
         pending = connection.scalars(
             select(Contract.id).where(Contract.contact_id.is_(None), Contract.status == "won")
         ).all()
     linked = 0
-    for chunk in _chunks(pending, CHUNK_SIZE):
-        soql = format_soql(
-            "SELECT OpportunityId, ContactId, Role FROM OpportunityContactRole "
-            "WHERE IsPrimary = true AND OpportunityId IN {}",
-            chunk,
-        )
-        with engine.begin() as connection:
-            for record in _records(sf, soql):
-                connection.execute(
-                    update(Contract)
-                    .where(Contract.id == mapping.to_18(record["OpportunityId"]))
-                    .values(
-                        contact_id=mapping.to_18(record["ContactId"]),
-                        contact_role=record.get("Role"),
-                    )
-                )
-                linked += 1
+    for chunk in _chunks(list(pending), CHUNK_SIZE):
+        try:
+            linked += _link_chunk(session, engine, chunk)
+        except SessionExpired:
+            logger.warning("Salesforce session expired while linking contacts; logging in again")
+            session.reconnect()
+            linked += _link_chunk(session, engine, chunk)
     logger.info("linked %d contracts to their primary contact", linked)
+    return linked
+
+
+def _link_chunk(session: SalesforceSession, engine: Engine, chunk: list[str]) -> int:
+    soql = format_soql(
+        "SELECT OpportunityId, ContactId, Role FROM OpportunityContactRole "
+        "WHERE IsPrimary = true AND OpportunityId IN {}",
+        chunk,
+    )
+    linked = 0
+    with engine.begin() as connection:
+        for record in stream_query(session, soql, QueryProgress()):
+            try:
+                contract_id = mapping.salesforce_id(record, "OpportunityId", required=True)
+                contact_id = mapping.salesforce_id(record, "ContactId", required=True)
+            except DataQualityError as error:
+                logger.warning("skipped contact role %s: %s", record.get("Id"), error)
+                continue
+            connection.execute(
+                update(Contract)
+                .where(Contract.id == contract_id)
+                .values(contact_id=contact_id, contact_role=record.get("Role"))
+            )
+            linked += 1
     return linked
 
 
@@ -283,10 +312,50 @@ def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
         yield values[start : start + size]
 
 
-def sync_org(sf: Salesforce, engine: Engine, *, now: datetime) -> SyncResult:
-    """Sync every object the product reads, then link contracts to their recipients."""
+def count_lookup_recipients(engine: Engine, synced_at: datetime) -> int:
+    """Count contracts written in this run whose lookup field named a recipient."""
+    with engine.connect() as connection:
+        return (
+            connection.scalar(
+                select(func.count())
+                .select_from(Contract)
+                .where(Contract.synced_at == synced_at, Contract.contact_id.is_not(None))
+            )
+            or 0
+        )
+
+
+def sync_org(
+    sf: Salesforce | SalesforceSession,
+    engine: Engine,
+    *,
+    now: datetime,
+    field_mapping: FieldMapping | None = None,
+) -> SyncResult:
+    """Sync every object the product reads, then link contracts to their recipients.
+
+    Pass a ``SalesforceSession`` built with credentials so that an expired session is renewed.
+    A bare ``Salesforce`` client works too, but then an expired session stops the sync.
+
+    Raises:
+        ApiLimitReached: The org's API allocation ran low; stored watermarks are kept.
+        ConfigurationError: ``salesforce.yaml`` names a field the org lacks.
+        RetriableError: Salesforce kept failing; the next run resumes.
+    """
+    fields = field_mapping or default_field_mapping()
+    session = as_session(sf, fields)
     result = SyncResult()
-    for sobject in SYNC_ORDER:
-        result.objects[sobject] = sync_object(sf, engine, sobject, now=now)
-    result.recipients_linked = link_primary_contacts(sf, engine)
+    for sobject in sync_order(fields):
+        counts = sync_object(session, engine, sobject, now=now, field_mapping=fields)
+        result.objects[sobject] = counts
+        if counts.received != counts.total_size:
+            result.warnings.append(
+                f"{sobject}: the queries announced totalSize {counts.total_size} but returned "
+                f"{counts.received} records"
+            )
+    if fields.recipient.rule == "primary_contact_role":
+        result.recipients_linked = link_primary_contacts(session, engine)
+    else:
+        synced_at = now.astimezone(UTC).replace(tzinfo=None)
+        result.recipients_linked = count_lookup_recipients(engine, synced_at)
     return result

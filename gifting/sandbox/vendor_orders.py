@@ -180,6 +180,26 @@ class OrderBook:
                 )
             return self._to_json(order)
 
+    def status_changes(self) -> list[dict[str, Any]]:
+        """Return each status every order has reached so far, as the order's JSON at that change.
+
+        The list is sorted by the time of the change. Webhook delivery reads it, because status
+        is computed on read and no stored event marks a change.
+        """
+        with self.lock:
+            changes = [
+                {
+                    **self._to_json(order),
+                    "status": str(status),
+                    "updated_at": format_time(changed_at),
+                    "failure_reason": failure_reason,
+                }
+                for order in sorted(self.orders.values(), key=_creation_order)
+                for status, changed_at, failure_reason in self._history(order)
+            ]
+        # A stable sort keeps an order's own changes in sequence when they share a millisecond.
+        return sorted(changes, key=lambda change: str(change["updated_at"]))
+
     def snapshot(self) -> list[dict[str, Any]]:
         with self.lock:
             return [
@@ -320,6 +340,24 @@ class OrderBook:
         if order.kind == "physical" and elapsed >= ships_at:
             return VendorStatus.SHIPPED, order.created_at + timedelta(seconds=ships_at), None
         return VendorStatus.ACCEPTED, order.created_at, None
+
+    def _history(self, order: StoredOrder) -> list[tuple[VendorStatus, datetime, str | None]]:
+        """Return every status change of ``order`` up to now, following ``_lifecycle``'s rules."""
+        history = [(VendorStatus.ACCEPTED, order.created_at, None)]
+        if order.cancelled_at is not None:
+            return [*history, (VendorStatus.CANCELLED, order.cancelled_at, None)]
+        now = datetime.now(UTC)
+        ships_at = order.created_at + timedelta(seconds=self.ship_after_s)
+        done_at = ships_at + timedelta(seconds=self.deliver_after_s)
+        # With no delivery delay an order goes straight from accepted to its final status.
+        if order.kind == "physical" and ships_at < done_at and now >= ships_at:
+            history.append((VendorStatus.SHIPPED, ships_at, None))
+        if now >= done_at:
+            if order.failure_on_delivery is not None:
+                history.append((VendorStatus.FAILED, done_at, order.failure_on_delivery))
+            else:
+                history.append((VendorStatus.DELIVERED, done_at, None))
+        return history
 
     def _to_json(self, order: StoredOrder) -> dict[str, Any]:
         status, updated_at, failure_reason = self._lifecycle(order)

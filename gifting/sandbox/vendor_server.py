@@ -24,6 +24,7 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from gifting.sandbox.vendor_orders import OrderBook
 from gifting.sandbox.vendor_validation import ApiError
+from gifting.sandbox.vendor_webhooks import WebhookDelivery, WebhookSender
 from gifting.vendors.base import VendorErrorCode
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,10 @@ class VendorSandbox:
         ship_after_s: Seconds from creation until a physical order reads as shipped.
         deliver_after_s: Seconds from shipping until an order reads as delivered. With both
             delays 0, the default, every order reads as delivered as soon as it is created.
-        webhook_secret: Secret for signing status webhooks, once the sandbox sends them.
+        webhook_secret: Key of the HMAC-SHA256 signature on every status webhook.
+        webhook_url: Where status webhooks are POSTed; ``set_webhook_url`` can set it later.
+        webhook_interval_s: Seconds between background webhook sends. With ``None``, the
+            default, events are sent only when ``emit_due_events`` is called.
         balance: Account balance orders are charged against, or ``None`` for unlimited.
         state_path: JSON file that keeps orders, idempotency keys, stock and balance across
             restarts. With ``None`` they live in memory only.
@@ -83,6 +87,8 @@ class VendorSandbox:
         ship_after_s: float = 0.0,
         deliver_after_s: float = 0.0,
         webhook_secret: str = "sandbox-webhook-secret",
+        webhook_url: str | None = None,
+        webhook_interval_s: float | None = None,
         balance: Decimal | None = None,
         state_path: Path | None = None,
     ) -> None:
@@ -97,10 +103,9 @@ class VendorSandbox:
         self.host = host
         self.port = port
         self.latency_s = latency_s
-        # NOTE: status webhooks signed with webhook_secret are not sent, so callers poll
-        # GET /v1/orders/{id}. Sending them needs a thread that fires at each order's ship and
-        # delivery times, because OrderBook computes status only when an order is read.
         self.webhook_secret = webhook_secret
+        self.webhooks = WebhookSender(self.book, webhook_secret, url=webhook_url)
+        self.webhook_interval_s = webhook_interval_s
         self._faults: list[Fault] = []
         self._request_count = 0
         self._lock = threading.Lock()
@@ -122,6 +127,8 @@ class VendorSandbox:
             daemon=True,
         )
         self._thread.start()
+        if self.webhook_interval_s is not None:
+            self.webhooks.start_loop(self.webhook_interval_s)
         logger.info("Vendor sandbox listening on %s", self.base_url)
         return self
 
@@ -130,6 +137,7 @@ class VendorSandbox:
         if self._server is None:
             return
         self._stopping.set()
+        self.webhooks.stop_loop()
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -192,6 +200,18 @@ class VendorSandbox:
     def set_stock(self, sku: str, quantity: int | None) -> None:
         """Set the units left of ``sku``. ``None`` makes its stock unlimited again."""
         self.book.set_stock(sku, quantity)
+
+    def set_webhook_url(self, url: str | None) -> None:
+        """Send status webhooks to ``url`` from now on; ``None`` holds them back."""
+        self.webhooks.url = url
+
+    def emit_due_events(self, *, newest_first: bool = False) -> list[WebhookDelivery]:
+        """Send every status webhook not yet accepted by the receiver, oldest first by default."""
+        return self.webhooks.emit_due(newest_first=newest_first)
+
+    def replay_event(self, event_id: str, *, timestamp: int | None = None) -> WebhookDelivery:
+        """Send an already sent webhook again, as a vendor retry or an attacker would."""
+        return self.webhooks.replay(event_id, timestamp=timestamp)
 
     def orders(self) -> list[dict[str, Any]]:
         """Return every stored order as its API JSON, oldest first."""

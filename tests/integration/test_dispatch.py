@@ -4,60 +4,24 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from datetime import UTC, datetime
 
-import pytest
 from simple_salesforce import Salesforce
 from sqlalchemy import Engine, func, select, update
 
 from gifting import ledger
-from gifting.config import Catalog, ProgramConfig, load_catalog, load_program
 from gifting.dispatch import (
     dispatch_due_gifts,
     recover_interrupted_sends,
     send_ready_gifts,
     track_deliveries,
 )
-from gifting.personalization.notes import note_environment
-from gifting.personalization.prepare import personalize_gifts
-from gifting.planning.milestones import plan_gifts
-from gifting.salesforce.sync import sync_org
 from gifting.salesforce.writeback import TaskWriter
 from gifting.sandbox.org import OrgStore
 from gifting.sandbox.vendor_server import VendorSandbox
-from gifting.settings import PROJECT_ROOT
 from gifting.vendors.base import OrderRequest
 from gifting.vendors.sandbox import SandboxVendorClient
 from gifting.warehouse.schema import Contact, Gift, GiftEvent
-
-CONFIG = PROJECT_ROOT / "config"
-AS_OF = datetime(2026, 6, 1)
-
-
-@pytest.fixture
-def program() -> ProgramConfig:
-    return load_program(CONFIG)
-
-
-@pytest.fixture
-def catalog() -> Catalog:
-    return load_catalog(CONFIG)
-
-
-@pytest.fixture
-def kinds(catalog: Catalog) -> dict[str, str]:
-    return {item.sku: item.kind for item in catalog.items}
-
-
-@pytest.fixture
-def planned(
-    engine: Engine, salesforce: Salesforce, program: ProgramConfig, catalog: Catalog
-) -> Engine:
-    """Sync the sample org and plan every stage of every contract as due now (a backfill)."""
-    sync_org(salesforce, engine, now=AS_OF.replace(tzinfo=UTC))
-    plan_gifts(engine, program, as_of=AS_OF, backfill=True)
-    personalize_gifts(engine, program, catalog, note_environment(CONFIG / "templates"), as_of=AS_OF)
-    return engine
+from tests.integration.ledger_fixtures import AS_OF
 
 
 def _statuses(engine: Engine) -> Counter[str]:

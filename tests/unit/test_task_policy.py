@@ -6,6 +6,7 @@ import pytest
 from prefect.states import Failed
 
 from gifting.errors import ConfigurationError, DataQualityError, PermanentError, RetriableError
+from gifting.salesforce.session import ApiLimitReached
 from tasks.policy import retry_transient
 
 
@@ -18,6 +19,7 @@ from tasks.policy import retry_transient
         (PermanentError("address invalid", reason="address_invalid"), False),
         (DataQualityError("missing CloseDate"), False),
         (KeyError("stage"), False),
+        (ApiLimitReached("daily API allocation used up; the next run resumes"), False),
     ],
 )
 def test_retry_only_transient_errors(error: Exception, expected: bool) -> None:
