@@ -154,6 +154,8 @@ class ProgramConfig(BaseModel):
     pilot: PilotConfig = PilotConfig()
     budget_caps: BudgetCapsConfig = BudgetCapsConfig()
     compliance: list[ComplianceRule] = []
+    # ``None`` (no ``review:`` section) sends every ready gift without a human review.
+    review: ReviewConfig | None = None
 
     @model_validator(mode="after")
     def _check_unique_stage_names(self) -> ProgramConfig:
@@ -243,3 +245,16 @@ def load_catalog(config_dir: Path) -> Catalog:
     catalog = _validate(Catalog, config_dir / "catalog.yaml")
     assert isinstance(catalog, Catalog)
     return catalog
+
+
+class ReviewConfig(BaseModel):
+    """When a ready gift waits for a person's approval before it is sent.
+
+    The personalization score adds one point for each of: the recipient's first name, the
+    contract's use case or goals, an item that matches a stated interest, and an item other than
+    the recipient's-choice e-gift fallback (0 to 4 points).
+    """
+
+    max_price_usd: Decimal = Field(Decimal(200), gt=0)
+    min_score: int = Field(2, ge=0, le=4)
+    review_first_strategic_gift: bool = True
