@@ -177,6 +177,64 @@ def resend(
 
 
 @app.command()
+def review(
+    gift_id: Annotated[
+        str | None, typer.Argument(help="Gift to decide on; omit it to list pending reviews.")
+    ] = None,
+    action: Annotated[
+        str, typer.Option(help="approve, edit_note, swap_item or reject.")
+    ] = "approve",
+    note: Annotated[str | None, typer.Option(help="New card text (edit_note, swap_item).")] = None,
+    sku: Annotated[str | None, typer.Option(help="Catalog SKU within the gift's budget.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why the gift is rejected (reject).")] = None,
+    reviewer: Annotated[
+        str, typer.Option(help="Your name, recorded on the gift's event.")
+    ] = os.environ.get("USER", "cli"),
+) -> None:
+    """List gifts waiting for review, or record a decision on one."""
+    from gifting.review import decide, pending_reviews, review_table
+    from gifting.runtime import Runtime, load_settings
+
+    runtime = Runtime(load_settings())
+    try:
+        if gift_id is None:
+            rows = review_table(pending_reviews(runtime.engine))
+            table = Table(title=f"{len(rows)} gifts waiting for review")
+            for column in rows[0] if rows else {"gift_id": ""}:
+                table.add_column(column)
+            for row in rows:
+                table.add_row(*[str(value) for value in row.values()])
+            console.print(table)
+        else:
+            now = datetime.now(UTC).replace(tzinfo=None)
+            status = decide(
+                runtime.engine,
+                runtime.catalog,
+                gift_id=gift_id,
+                action=action,
+                note=note,
+                sku=sku,
+                reason=reason,
+                reviewer=reviewer,
+                as_of=now,
+            )
+            console.print(f"gift {gift_id} is now {status}")
+    except GiftingError as error:
+        _fail(error)
+    finally:
+        runtime.close()
+
+
+@app.command()
+def preview(
+    horizon_days: Annotated[int, typer.Option(help="Days ahead to look for due gifts.")] = 14,
+    limit: Annotated[int, typer.Option(help="Gifts shown, the earliest due first.")] = 20,
+) -> None:
+    """Show the next gifts with item, note and reasons, without changing anything."""
+    _run_flow("preview_gifts", horizon_days=horizon_days, limit=limit)
+
+
+@app.command()
 def migrate() -> None:
     """Create or upgrade the warehouse schema."""
     from gifting.runtime import load_settings

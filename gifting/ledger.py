@@ -43,6 +43,16 @@ TRANSITIONS: dict[str | None, frozenset[str]] = {
 UNSENT = (PLANNED, READY, NEEDS_REVIEW)
 
 
+REASON_COLUMN_LENGTH = 64  # gifts.reason; the event row keeps the full text
+
+
+def short_reason(reason: str | None) -> str | None:
+    """Fit a reason into the gift's column, marking a cut with an ellipsis."""
+    if reason is None or len(reason) <= REASON_COLUMN_LENGTH:
+        return reason
+    return reason[: REASON_COLUMN_LENGTH - 1] + "…"
+
+
 class LedgerConflict(GiftingError):
     """The gift was not in the expected status: another worker moved it first."""
 
@@ -107,7 +117,7 @@ def move(
     result = connection.execute(
         update(Gift)
         .where(Gift.id == gift_id, Gift.status == from_status)
-        .values(status=to_status, reason=reason, updated_at=at, **values)
+        .values(status=to_status, reason=short_reason(reason), updated_at=at, **values)
     )
     if result.rowcount != 1:
         current = connection.scalar(select(Gift.status).where(Gift.id == gift_id))

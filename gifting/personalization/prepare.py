@@ -36,7 +36,7 @@ TAKEN = (
 )
 
 
-def _categories_by_contact(
+def categories_by_contact(
     connection: Connection, program: ProgramConfig, catalog: Catalog
 ) -> dict[str, set[str]]:
     """Return the categories each contact has received or will receive, to avoid repeats."""
@@ -98,7 +98,7 @@ def personalize_gifts(
     stages = {stage.name: stage for stage in program.stages}
     outcome: Counter[str] = Counter()
     with engine.begin() as connection:
-        taken = _categories_by_contact(connection, program, catalog)
+        taken = categories_by_contact(connection, program, catalog)
         for gift in _pending(connection, as_of):
             stage = stages.get(gift.stage)
             if stage is None:

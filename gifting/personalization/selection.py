@@ -97,9 +97,13 @@ def select_item(catalog: Catalog, stage: StageConfig, recipient: Recipient) -> S
     """Return the best-fitting item and why, or a recipient's-choice e-gift, or ``None``."""
     candidates = [item for item in catalog.items if _fits(item, stage, recipient)]
     if candidates:
+        # Best match first; among equals, the price nearest the middle of the budget, so the
+        # program does not drift to the top of every range.
+        midpoint = budget_midpoint(stage)
         scored = [(_score(item, recipient), item) for item in candidates]
-        (_, reasons), item = max(
-            scored, key=lambda entry: (entry[0][0], entry[1].price, entry[1].sku)
+        (_, reasons), item = min(
+            scored,
+            key=lambda entry: (-entry[0][0], abs(entry[1].price - midpoint), entry[1].sku),
         )
         category = primary_category(item, stage)
         low, high = stage.budget_usd

@@ -182,3 +182,26 @@ def test_stale_move_raises_conflict(engine: Engine, program: ProgramConfig) -> N
         ledger.move(connection, gift_id, ledger.PLANNED, ledger.READY, at=NOW, actor="test")
     with engine.begin() as connection, pytest.raises(ledger.LedgerConflict):
         ledger.move(connection, gift_id, ledger.PLANNED, ledger.READY, at=NOW, actor="test")
+
+
+def test_long_reason_fits_gift_and_stays_whole_in_event(
+    engine: Engine, program: ProgramConfig
+) -> None:
+    _seed(engine, accounts=30, signed_on=NOW.date())
+    plan_gifts(engine, program, as_of=NOW)
+    with engine.connect() as connection:
+        gift_id = connection.scalar(select(Gift.id).where(Gift.status == ledger.PLANNED))
+    reason = "rejected by the account owner: " + "the customer asked for no physical gifts " * 3
+    with engine.begin() as connection:
+        ledger.move(
+            connection, gift_id, ledger.PLANNED, ledger.SKIPPED, at=NOW, actor="test", reason=reason
+        )
+    with engine.connect() as connection:
+        stored = connection.scalar(select(Gift.reason).where(Gift.id == gift_id))
+        event = connection.scalar(
+            select(GiftEvent.reason).where(
+                GiftEvent.gift_id == gift_id, GiftEvent.to_status == ledger.SKIPPED
+            )
+        )
+    assert len(stored) == ledger.REASON_COLUMN_LENGTH
+    assert event == reason

@@ -155,3 +155,20 @@ def test_stage_budget_must_be_ordered() -> None:
             categories=["gourmet"],
             template="x.j2",
         )
+
+
+def test_selection_prefers_budget_midpoint(program: ProgramConfig, catalog: Catalog) -> None:
+    stage = _stage(program, "first_quarter")
+    chosen = select_item(catalog, stage, _recipient())
+    assert chosen is not None
+    midpoint = (stage.budget_usd[0] + stage.budget_usd[1]) / 2
+    fitting = [
+        item
+        for item in catalog.items
+        if stage.budget_usd[0] <= item.price <= stage.budget_usd[1]
+        and item.kind == "physical"
+        and set(item.categories) & set(stage.categories)
+    ]
+    assert fitting
+    best_distance = min(abs(item.price - midpoint) for item in fitting)
+    assert abs(chosen.item.price - midpoint) == best_distance
