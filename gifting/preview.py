@@ -19,6 +19,12 @@ from sqlalchemy import Engine
 from gifting import ledger
 from gifting.config import Catalog, ProgramConfig, StageConfig
 from gifting.errors import DataQualityError, GiftingError
+from gifting.personalization.enrichment import (
+    GiftKeys,
+    RecipientProfile,
+    enrich_context,
+    load_profiles,
+)
 from gifting.personalization.notes import NoteContext, render_note
 from gifting.personalization.prepare import categories_by_contact
 from gifting.personalization.selection import (
@@ -96,6 +102,8 @@ def preview_gifts(
             reviewed_before().label("reviewed"),
             Gift.status,
             Gift.contact_id,
+            Gift.account_id,
+            Gift.contract_id,
             Gift.budget_min,
             Gift.budget_max,
             Contact.title,
@@ -109,9 +117,14 @@ def preview_gifts(
     with engine.connect() as connection:
         taken = defaultdict(set, categories_by_contact(connection, program, catalog))
         rows = connection.execute(query).all()
+        keys = [GiftKeys(row.id, row.contact_id, row.account_id, row.contract_id) for row in rows]
+        profiles = load_profiles(connection, keys, as_of=as_of)
         connection.rollback()
     stages = {stage.name: stage for stage in program.stages}
-    preview = [_preview_row(row, stages.get(row.stage), catalog, notes, taken) for row in rows]
+    preview = [
+        _preview_row(row, stages.get(row.stage), catalog, notes, taken, profiles.get(row.id))
+        for row in rows
+    ]
     logger.info("previewed %d gifts due by %s", len(preview), as_of + timedelta(days=horizon_days))
     return [_with_review(row, program, facts) for row, facts in zip(preview, rows, strict=True)]
 
@@ -122,6 +135,7 @@ def _preview_row(
     catalog: Catalog,
     notes: SandboxedEnvironment,
     taken: defaultdict[str, set[str]],
+    profile: RecipientProfile | None = None,
 ) -> PreviewRow:
     base = {
         "gift_id": row.id,
@@ -153,7 +167,8 @@ def _preview_row(
     chosen = {"sku": item.sku, "item_name": item.name, "price": item.price}
     chosen |= {"currency": item.currency, "selection_reasons": selection.reasons}
     try:
-        note = render_note(notes, stage.template, _note_context(row, stage, item.name))
+        context = enrich_context(_note_context(row, stage, item.name), profile)
+        note = render_note(notes, stage.template, context)
     except DataQualityError as error:
         logger.warning("gift %s: note would not render: %s", row.id, error)
         return PreviewRow(**base, personalized=False, **chosen, problem="note_failed")

@@ -12,14 +12,20 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Connection, Engine, select, update
 
 from gifting import ledger
-from gifting.config import Catalog, ProgramConfig
+from gifting.config import Catalog, ProgramConfig, StageConfig
 from gifting.errors import DataQualityError
+from gifting.personalization.enrichment import (
+    GiftKeys,
+    RecipientProfile,
+    enrich_context,
+    load_profiles,
+)
 from gifting.personalization.notes import NoteContext, render_note
 from gifting.personalization.selection import (
+    ItemSelector,
     Recipient,
     parse_preferences,
     primary_category,
-    select_item,
 )
 from gifting.warehouse.schema import Account, Contact, Contract, Gift
 
@@ -61,6 +67,8 @@ def _pending(connection: Connection, as_of: datetime) -> list[Any]:
             Gift.id,
             Gift.stage,
             Gift.contact_id,
+            Gift.account_id,
+            Gift.contract_id,
             Gift.budget_min,
             Gift.budget_max,
             Gift.selection_reasons,
@@ -93,15 +101,26 @@ def personalize_gifts(
     """Choose an item and render a note for each planned gift due by ``as_of``.
 
     A gift for which nothing fits, or whose note cannot be rendered, is skipped with its reason,
-    since a gift without a note is never sent.
+    since a gift without a note is never sent. Notes draw on each recipient's profile from
+    ``enrichment``, loaded for the whole batch at once.
     """
     stages = {stage.name: stage for stage in program.stages}
+    selector = ItemSelector(catalog)
     outcome: Counter[str] = Counter()
     with engine.begin() as connection:
         taken = categories_by_contact(connection, program, catalog)
-        for gift in _pending(connection, as_of):
+        pending = _pending(connection, as_of)
+        keys = [GiftKeys(g.id, g.contact_id, g.account_id, g.contract_id) for g in pending]
+        profiles = load_profiles(connection, keys, as_of=as_of)
+        for gift in pending:
             stage = stages.get(gift.stage)
             if stage is None:
+                result = "stage_removed"
+            else:
+                result = _personalize(
+                    connection, gift, stage, selector, notes, taken, profiles[gift.id], as_of
+                )
+            if result != "personalized":
                 ledger.move(
                     connection,
                     gift.id,
@@ -109,72 +128,66 @@ def personalize_gifts(
                     ledger.SKIPPED,
                     at=as_of,
                     actor=ACTOR,
-                    reason="stage_removed",
+                    reason=result,
                 )
-                outcome["stage_removed"] += 1
-                continue
-            recipient = Recipient(
-                country=gift.country,
-                has_address=bool(gift.street),
-                preferences=parse_preferences(gift.preferences),
-                categories_received=frozenset(taken[gift.contact_id]),
-            )
-            # Planning may narrow a gift's range below its stage's, such as a compliance limit.
-            budget = (Decimal(gift.budget_min), Decimal(gift.budget_max))
-            if budget != stage.budget_usd:
-                stage = stage.model_copy(update={"budget_usd": budget})
-            selection = select_item(catalog, stage, recipient)
-            if selection is None:
-                ledger.move(
-                    connection,
-                    gift.id,
-                    ledger.PLANNED,
-                    ledger.SKIPPED,
-                    at=as_of,
-                    actor=ACTOR,
-                    reason="no_item_fits",
-                )
-                outcome["no_item_fits"] += 1
-                continue
-            context = NoteContext(
-                first_name=gift.first_name,
-                company=gift.company,
-                title=gift.title,
-                stage=stage.name,
-                purpose=stage.purpose,
-                item_name=selection.item.name,
-                use_case=gift.use_case,
-                goals=gift.goals,
-            )
-            try:
-                note = render_note(notes, stage.template, context)
-            except DataQualityError as error:
-                logger.warning("gift %s: note not rendered: %s", gift.id, error)
-                ledger.move(
-                    connection,
-                    gift.id,
-                    ledger.PLANNED,
-                    ledger.SKIPPED,
-                    at=as_of,
-                    actor=ACTOR,
-                    reason="note_failed",
-                )
-                outcome["note_failed"] += 1
-                continue
-            connection.execute(
-                update(Gift)
-                .where(Gift.id == gift.id)
-                .values(
-                    sku=selection.item.sku,
-                    item_name=selection.item.name,
-                    price=selection.item.price,
-                    currency=selection.item.currency,
-                    selection_reasons=[*(gift.selection_reasons or []), *selection.reasons],
-                    note=note,
-                    updated_at=as_of,
-                )
-            )
-            if category := primary_category(selection.item, stage):
-                taken[gift.contact_id].add(category)
-            outcome["personalized"] += 1
+            outcome[result] += 1
     return outcome
+
+
+def _personalize(
+    connection: Connection,
+    gift: Any,
+    stage: StageConfig,
+    selector: ItemSelector,
+    notes: SandboxedEnvironment,
+    taken: dict[str, set[str]],
+    profile: RecipientProfile,
+    as_of: datetime,
+) -> str:
+    """Store an item and note for one gift, and return ``personalized`` or why it was skipped."""
+    recipient = Recipient(
+        country=gift.country,
+        has_address=bool(gift.street),
+        preferences=parse_preferences(gift.preferences),
+        categories_received=frozenset(taken[gift.contact_id]),
+    )
+    # Planning may narrow a gift's range below its stage's, such as a compliance limit.
+    budget = (Decimal(gift.budget_min), Decimal(gift.budget_max))
+    if budget != stage.budget_usd:
+        stage = stage.model_copy(update={"budget_usd": budget})
+    selection = selector.select(stage, recipient)
+    if selection is None:
+        return "no_item_fits"
+
+    context = NoteContext(
+        first_name=gift.first_name,
+        company=gift.company,
+        title=gift.title,
+        stage=stage.name,
+        purpose=stage.purpose,
+        item_name=selection.item.name,
+        use_case=gift.use_case,
+        goals=gift.goals,
+    )
+    try:
+        note = render_note(notes, stage.template, enrich_context(context, profile))
+    except DataQualityError as error:
+        logger.warning("gift %s: note not rendered: %s", gift.id, error)
+        return "note_failed"
+
+    connection.execute(
+        update(Gift)
+        .where(Gift.id == gift.id)
+        .values(
+            sku=selection.item.sku,
+            item_name=selection.item.name,
+            price=selection.item.price,
+            currency=selection.item.currency,
+            selection_reasons=[*(gift.selection_reasons or []), *selection.reasons],
+            note=note,
+            updated_at=as_of,
+        )
+    )
+    if category := primary_category(selection.item, stage):
+        taken[gift.contact_id].add(category)
+    return "personalized"

@@ -97,7 +97,7 @@ def select_item(catalog: Catalog, stage: StageConfig, recipient: Recipient) -> S
     """Return the best-fitting item and why, or a recipient's-choice e-gift, or ``None``."""
     candidates = [item for item in catalog.items if _fits(item, stage, recipient)]
     if candidates:
-        # Best match first; among equals, the price nearest the middle of the budget, so the
+        # Best match first. Among equals the price nearest the middle of the budget wins, so the
         # program does not drift to the top of every range.
         midpoint = budget_midpoint(stage)
         scored = [(_score(item, recipient), item) for item in candidates]
@@ -105,15 +105,21 @@ def select_item(catalog: Catalog, stage: StageConfig, recipient: Recipient) -> S
             scored,
             key=lambda entry: (-entry[0][0], abs(entry[1].price - midpoint), entry[1].sku),
         )
-        category = primary_category(item, stage)
-        low, high = stage.budget_usd
-        reasons = [
+        return _chosen(item, stage, reasons)
+    return _recipients_choice(catalog, stage, recipient)
+
+
+def _chosen(item: CatalogItem, stage: StageConfig, reasons: list[str]) -> Selection:
+    category = primary_category(item, stage)
+    low, high = stage.budget_usd
+    return Selection(
+        item,
+        [
             f"fits the {stage.name} purpose ({stage.purpose}) as a {category} gift",
             f"within the {low}–{high} USD budget at {item.price} {item.currency}",
             *reasons,
-        ]
-        return Selection(item, reasons)
-    return _recipients_choice(catalog, stage, recipient)
+        ],
+    )
 
 
 def _recipients_choice(
@@ -136,3 +142,81 @@ def _recipients_choice(
 
 def budget_midpoint(stage: StageConfig) -> Decimal:
     return (stage.budget_usd[0] + stage.budget_usd[1]) / 2
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A catalog item that fits a stage's budget and categories, with its per-recipient checks."""
+
+    item: CatalogItem
+    category: str
+    physical: bool
+    ships_anywhere: bool
+    restrictions: frozenset[str]
+
+
+class ItemSelector:
+    """Choose items as ``select_item`` does, faster when many gifts share one catalog.
+
+    Budget and category checks depend only on the stage, so the fitting items of each stage (and
+    of each budget that compliance lowered) are computed once and sorted by distance from the
+    budget's midpoint. Each recipient then only filters that short list. The choice is always
+    the one ``select_item`` returns, which a unit test checks on random recipients.
+    """
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._stages: dict[tuple[object, ...], list[_Candidate]] = {}
+
+    def select(self, stage: StageConfig, recipient: Recipient) -> Selection | None:
+        """Return the best-fitting item and why, or a recipient's-choice e-gift, or ``None``."""
+        excluded = _excluded_restrictions(recipient.preferences)
+        best: tuple[int, list[str], CatalogItem] | None = None
+        for candidate in self._candidates(stage):
+            if not _fits_recipient(candidate, recipient, excluded):
+                continue
+            score, reasons = _score(candidate.item, recipient)
+            # Candidates come sorted by distance and SKU, so only a higher score replaces one.
+            if best is None or score > best[0]:
+                best = (score, reasons, candidate.item)
+        if best is not None:
+            return _chosen(best[2], stage, best[1])
+        return _recipients_choice(self._catalog, stage, recipient)
+
+    def _candidates(self, stage: StageConfig) -> list[_Candidate]:
+        key = (stage.name, stage.purpose, stage.budget_usd, tuple(stage.categories))
+        if key not in self._stages:
+            self._stages[key] = _stage_candidates(self._catalog, stage)
+        return self._stages[key]
+
+
+def _stage_candidates(catalog: Catalog, stage: StageConfig) -> list[_Candidate]:
+    low, high = stage.budget_usd
+    midpoint = budget_midpoint(stage)
+    candidates = []
+    for item in catalog.items:
+        category = primary_category(item, stage)
+        if category is None or not low <= item.price <= high:
+            continue
+        if item.sku.startswith(RECIPIENTS_CHOICE_PREFIX):
+            continue
+        physical = item.kind == "physical"
+        ships_anywhere = "*" in item.ships_to
+        candidates.append(
+            _Candidate(item, category, physical, ships_anywhere, frozenset(item.restrictions))
+        )
+    candidates.sort(key=lambda c: (abs(c.item.price - midpoint), c.item.sku))
+    return candidates
+
+
+def _fits_recipient(candidate: _Candidate, recipient: Recipient, excluded: set[str]) -> bool:
+    """Apply the checks of ``_fits`` that depend on the recipient."""
+    if candidate.category in recipient.categories_received:
+        return False
+    if candidate.restrictions and candidate.restrictions & excluded:
+        return False
+    if not candidate.physical:
+        return True
+    if not recipient.has_address:
+        return False
+    return candidate.ships_anywhere or candidate.item.ships_to_country(recipient.country)

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from gifting.config import Catalog, ProgramConfig, StageConfig, load_catalog, load_program
-from gifting.errors import DataQualityError
-from gifting.personalization.notes import NoteContext, note_environment, render_note
-from gifting.personalization.selection import Recipient, parse_preferences, select_item
+from gifting.errors import ConfigurationError, DataQualityError
+from gifting.personalization.enrichment import (
+    clean_topic,
+    relationship_from_role,
+    seniority_from_title,
+)
+from gifting.personalization.notes import (
+    NoteContext,
+    check_templates,
+    note_environment,
+    render_note,
+    template_for,
+)
+from gifting.personalization.selection import (
+    ItemSelector,
+    Recipient,
+    parse_preferences,
+    select_item,
+)
+from gifting.planning.compliance import apply_rule
 from gifting.settings import PROJECT_ROOT
 
 CONFIG = PROJECT_ROOT / "config"
@@ -172,3 +190,187 @@ def test_selection_prefers_budget_midpoint(program: ProgramConfig, catalog: Cata
     assert fitting
     best_distance = min(abs(item.price - midpoint) for item in fitting)
     assert abs(chosen.item.price - midpoint) == best_distance
+
+
+def _with_budget(stage: StageConfig, low: int, high: int) -> StageConfig:
+    return stage.model_copy(update={"budget_usd": (Decimal(low), Decimal(high))})
+
+
+def test_item_not_shipping_to_country_is_skipped(program: ProgramConfig, catalog: Catalog) -> None:
+    stage = _stage(program, "welcome")
+    usual = select_item(catalog, stage, _recipient(country="US"))
+    abroad = select_item(catalog, stage, _recipient(country="JP"))
+    assert usual is not None
+    assert abroad is not None
+    assert not usual.item.ships_to_country("JP")
+    assert abroad.item.sku != usual.item.sku
+    assert abroad.item.kind != "physical" or abroad.item.ships_to_country("JP")
+
+
+def test_unknown_country_gets_ship_anywhere_item(program: ProgramConfig, catalog: Catalog) -> None:
+    chosen = select_item(catalog, _stage(program, "welcome"), _recipient(country=None))
+    assert chosen is not None
+    assert chosen.item.kind != "physical" or "*" in chosen.item.ships_to
+
+
+def test_budget_between_items_falls_back_to_egift(program: ProgramConfig, catalog: Catalog) -> None:
+    # The olive oil costs 95 and the cake 120, so no gourmet or useful item fits 96–119.
+    stage = _with_budget(_stage(program, "first_week"), 96, 119)
+    chosen = select_item(catalog, stage, _recipient())
+    assert chosen is not None
+    assert chosen.item.sku == "CHC-EGIFT-100"
+    assert chosen.reasons[0].startswith("recipient's-choice e-gift because no physical item fits")
+
+
+def test_budget_between_items_and_egifts_fits_nothing(
+    program: ProgramConfig, catalog: Catalog
+) -> None:
+    stage = _with_budget(_stage(program, "first_week"), 76, 94)
+    assert select_item(catalog, stage, _recipient()) is None
+
+
+def test_narrowed_budget_picks_item_inside_it(program: ProgramConfig, catalog: Catalog) -> None:
+    stage = _with_budget(_stage(program, "first_week"), 80, 120)
+    chosen = select_item(catalog, stage, _recipient())
+    assert chosen is not None
+    assert chosen.item.sku == "GMT-OLIVE-06"
+
+
+def test_restricted_sector_budget_caps_item(program: ProgramConfig, catalog: Catalog) -> None:
+    # A healthcare rule of 100 USD lowers welcome's range from 100–250 to 100–100.
+    rule = next(rule for rule in program.compliance if rule.name == "healthcare")
+    stage = _stage(program, "welcome")
+    decision = apply_rule(rule, stage)
+    assert decision.skip_reason is None
+    lowered = stage.model_copy(update={"budget_usd": (stage.budget_usd[0], decision.budget_max)})
+    chosen = select_item(catalog, lowered, _recipient())
+    assert chosen is not None
+    assert chosen.item.price <= Decimal(100)
+    assert any("USD" in reason for reason in chosen.reasons)
+
+
+def test_selection_states_its_reasons(program: ProgramConfig, catalog: Catalog) -> None:
+    chosen = select_item(catalog, _stage(program, "welcome"), _recipient())
+    assert chosen is not None
+    assert chosen.reasons[0].startswith("fits the welcome purpose")
+    assert "budget" in chosen.reasons[1]
+
+
+def _random_recipient(rng: random.Random) -> Recipient:
+    return Recipient(
+        country=rng.choice(["US", "DE", "JP", "BR", "ZA", None]),
+        has_address=rng.random() < 0.8,
+        preferences=frozenset(rng.sample(PREFERENCES, rng.randint(0, 3))),
+        categories_received=frozenset(rng.sample(CATEGORIES, rng.randint(0, 3))),
+    )
+
+
+PREFERENCES = ["no_alcohol", "vegan", "vegetarian", "coffee", "books", "music", "outdoors"]
+CATEGORIES = ["celebration", "premium", "gourmet", "useful", "experience", "donation"]
+
+
+def test_selector_equals_select_item(program: ProgramConfig, catalog: Catalog) -> None:
+    rng = random.Random(7)
+    selector = ItemSelector(catalog)
+    stages = [*program.stages, _with_budget(_stage(program, "welcome"), 100, 100)]
+    for _ in range(3000):
+        stage = rng.choice(stages)
+        recipient = _random_recipient(rng)
+        assert selector.select(stage, recipient) == select_item(catalog, stage, recipient)
+
+
+def test_note_topic_is_data_not_code() -> None:
+    environment = note_environment(CONFIG / "templates")
+    topic = "{% for x in range(3) %}{{ x }}{% endfor %}"
+    context = _context(relationship="champion", recent_topic=topic)
+    note = render_note(environment, "welcome.j2", context)
+    assert topic in note
+    assert "012" not in note
+
+
+@pytest.mark.parametrize("name", ["مريم", "山田 太郎", "Zoë 🎉", "Jürgen"])
+def test_note_keeps_any_script(name: str) -> None:
+    environment = note_environment(CONFIG / "templates")
+    for relationship in [None, "executive_sponsor", "champion"]:
+        for template in ["welcome.j2", "first_quarter.j2"]:
+            context = _context(first_name=name, relationship=relationship)
+            assert name in render_note(environment, template, context)
+
+
+def test_relationship_variant_replaces_base() -> None:
+    environment = note_environment(CONFIG / "templates")
+    assert template_for(environment, "welcome.j2", "champion") == "welcome.champion.j2"
+    assert template_for(environment, "welcome.j2", "end_user") == "welcome.j2"
+    assert template_for(environment, "welcome.j2", None) == "welcome.j2"
+
+
+def test_shipped_templates_pass_check(program: ProgramConfig) -> None:
+    environment = note_environment(CONFIG / "templates")
+    check_templates(environment, [stage.template for stage in program.stages])
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"welcome.j2": "Hi {{ nickname }}"}, "nickname"),
+        ({"welcome.j2": "Hi", "welcome.cfo.j2": "Hi"}, "unknown relationship"),
+        ({"other.j2": "Hi"}, "not found"),
+        ({"welcome.j2": "Hi {{ recent_topic.strip() }}"}, "does not render"),
+        ({"welcome.j2": "Hi {{ first_name }}"}, "None"),
+    ],
+)
+def test_template_check_rejects(tmp_path: Path, files: dict[str, str], message: str) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigurationError, match=message):
+        check_templates(note_environment(tmp_path), ["welcome.j2"])
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("CFO", "executive"),
+        ("VP of Operations", "executive"),
+        ("Managing Director", "executive"),
+        ("Geschäftsführer", "executive"),
+        ("Directeur Général", "executive"),
+        ("Director of IT", "director"),
+        ("Head of Data", "director"),
+        ("Directeur commercial", "director"),
+        ("営業部長", "director"),
+        ("IT Manager", "manager"),
+        ("Support Team Lead", "manager"),
+        ("Senior Software Engineer", "individual"),
+        ("Leadership coach", "individual"),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_seniority_from_title(title: str | None, expected: str | None) -> None:
+    assert seniority_from_title(title) == expected
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("Executive Sponsor", "executive_sponsor"),
+        ("champion", "champion"),
+        ("Decision Maker", "decision_maker"),
+        ("Economic Buyer", "decision_maker"),
+        ("End User", "end_user"),
+        ("Technical Buyer", "other"),
+        (None, "other"),
+    ],
+)
+def test_relationship_from_role(role: str | None, expected: str) -> None:
+    assert relationship_from_role(role) == expected
+
+
+def test_topic_is_one_short_line() -> None:
+    assert clean_topic("RE: Fwd:  Rollout\nplan ") == "Rollout plan"
+    long = clean_topic("word " * 40)
+    assert long is not None
+    assert len(long) <= 80
+    assert "\n" not in long
+    assert clean_topic("  ") is None
+    assert clean_topic(None) is None
