@@ -193,6 +193,15 @@ class CatalogItem(BaseModel):
     ships_to: list[str] = ["*"]
     lead_time_days: int = Field(0, ge=0)
     kind: Literal["physical", "egift"]
+    vendor: str = Field("sandbox", min_length=1, description="Vendor adapter that fulfils it.")
+    card_format: Literal["a6_card", "mini_card", "email"] | None = Field(
+        None, description="Where the note is printed; default: a6_card, or email for e-gifts."
+    )
+
+    @property
+    def note_format(self) -> str:
+        """Return the card format, defaulting by kind: e-gifts carry their note in an e-mail."""
+        return self.card_format or ("email" if self.kind == "egift" else "a6_card")
 
     def ships_to_country(self, country: str | None) -> bool:
         return "*" in self.ships_to or (country is not None and country.upper() in self.ships_to)

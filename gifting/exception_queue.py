@@ -322,7 +322,9 @@ def _reorder_values(
             goals=context.goals,
         )
         try:
-            values["note"] = render_note(notes, stage.template, note_context)
+            values["note"] = render_note(
+                notes, stage.template, note_context, card_format=selection.item.note_format
+            )
         except DataQualityError as error:
             logger.warning("gift %s: note kept, new one not rendered: %s", exception.gift_id, error)
     return values

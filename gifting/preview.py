@@ -168,7 +168,7 @@ def _preview_row(
     chosen |= {"currency": item.currency, "selection_reasons": selection.reasons}
     try:
         context = enrich_context(_note_context(row, stage, item.name), profile)
-        note = render_note(notes, stage.template, context)
+        note = render_note(notes, stage.template, context, card_format=item.note_format)
     except DataQualityError as error:
         logger.warning("gift %s: note would not render: %s", row.id, error)
         return PreviewRow(**base, personalized=False, **chosen, problem="note_failed")

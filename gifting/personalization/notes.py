@@ -19,6 +19,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from gifting.errors import ConfigurationError, DataQualityError
 
 MAX_NOTE_CHARACTERS = 600  # fits a standard A6 gift card
+# Characters each card format holds; the A6 figure is the default for every printed note.
+NOTE_LIMITS = {"a6_card": MAX_NOTE_CHARACTERS, "mini_card": 250, "email": 1500}
 TEMPLATE_SUFFIX = ".j2"
 # Relationship types a template variant may be named after; see enrichment.relationship_from_role.
 RELATIONSHIPS = ("executive_sponsor", "champion", "decision_maker", "end_user", "other")
@@ -173,22 +175,35 @@ def _sample_context(*, full: bool) -> NoteContext:
     )
 
 
-def render_note(environment: SandboxedEnvironment, template: str, context: NoteContext) -> str:
-    """Render a note and check that it is neither empty nor longer than a card holds.
+def render_note(
+    environment: SandboxedEnvironment,
+    template: str,
+    context: NoteContext,
+    *,
+    card_format: str = "a6_card",
+) -> str:
+    """Render a note and check that it is neither empty nor longer than its card holds.
 
     ``template`` is the stage's base template. The variant for ``context.relationship`` is used
-    instead when the templates folder has one.
+    instead when the templates folder has one. ``card_format`` is a key of ``NOTE_LIMITS``.
     """
-    return _render(environment, template_for(environment, template, context.relationship), context)
+    variant = template_for(environment, template, context.relationship)
+    return _render(environment, variant, context, NOTE_LIMITS[card_format])
 
 
-def _render(environment: SandboxedEnvironment, template: str, context: NoteContext) -> str:
+def _render(
+    environment: SandboxedEnvironment,
+    template: str,
+    context: NoteContext,
+    limit: int = MAX_NOTE_CHARACTERS,
+) -> str:
     text = environment.get_template(template).render(**context.__dict__)
     note = "\n".join(line.rstrip() for line in text.strip().splitlines())
     if not note:
         raise DataQualityError(f"template {template!r} rendered an empty note")
-    if len(note) > MAX_NOTE_CHARACTERS:
+    if len(note) > limit:
         raise DataQualityError(
-            f"note from {template!r} has {len(note)} characters; a card holds {MAX_NOTE_CHARACTERS}"
+            f"note from {template!r} has {len(note)} characters, but its card holds {limit}: "
+            "shorten the template"
         )
     return note

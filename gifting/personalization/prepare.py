@@ -170,7 +170,12 @@ def _personalize(
         goals=gift.goals,
     )
     try:
-        note = render_note(notes, stage.template, enrich_context(context, profile))
+        note = render_note(
+            notes,
+            stage.template,
+            enrich_context(context, profile),
+            card_format=selection.item.note_format,
+        )
     except DataQualityError as error:
         logger.warning("gift %s: note not rendered: %s", gift.id, error)
         return "note_failed"

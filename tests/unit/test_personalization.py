@@ -374,3 +374,20 @@ def test_topic_is_one_short_line() -> None:
     assert "\n" not in long
     assert clean_topic("  ") is None
     assert clean_topic(None) is None
+
+
+def test_note_limit_follows_card_format(tmp_path: Path) -> None:
+    (tmp_path / "medium.j2").write_text("{{ company }} " * 30)
+    environment = note_environment(tmp_path)
+    context = _context(company="Acme Corporation")
+    note = render_note(environment, "medium.j2", context, card_format="a6_card")
+    assert len(note) > 250
+    with pytest.raises(DataQualityError, match="holds 250"):
+        render_note(environment, "medium.j2", context, card_format="mini_card")
+
+
+def test_catalog_items_name_their_vendor_and_format(catalog: Catalog) -> None:
+    for item in catalog.items:
+        assert item.vendor
+        expected = "email" if item.kind == "egift" else "a6_card"
+        assert item.note_format == (item.card_format or expected)
