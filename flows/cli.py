@@ -6,14 +6,18 @@ import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import flows  # noqa: F401  (sets the Prefect environment defaults before Prefect loads)
 from gifting.errors import GiftingError
+
+if TYPE_CHECKING:
+    from gifting.runtime import Runtime
 
 app = typer.Typer(
     help="Post-contract customer gifting, orchestrated by Prefect.", no_args_is_help=True
@@ -26,8 +30,21 @@ SAMPLE_HISTORY_DAYS = 730
 
 
 def _fail(error: Exception) -> None:
-    console.print(f"[red]error:[/red] {error}")
+    # The message is printed as plain text: square brackets in it are data, not rich markup.
+    console.print("[red]error:[/red] " + escape(str(error)))
     raise typer.Exit(code=2)
+
+
+def _open_checked_runtime() -> Runtime:
+    """Validate settings, config files and the warehouse before a flow starts, or exit with why."""
+    from gifting.runtime import Runtime, load_settings
+
+    try:
+        runtime = Runtime(load_settings())
+        runtime.validate()
+    except GiftingError as error:
+        _fail(error)
+    return runtime
 
 
 @app.command()
@@ -85,7 +102,8 @@ def _print_summary(result: dict[str, Any], vendor_orders: tuple[int, int] | None
     ledger = result["ledger"]
     deals = result["synced"].get("Opportunity", {}).get("seen", 0)
     console.print(
-        f"\nSalesforce: {deals} deals read; {ledger['contracts']} signed contracts in the warehouse"
+        f"\nSalesforce: {deals} deal(s) read; "
+        f"{ledger['contracts']} signed contracts in the warehouse"
     )
     stages = list(ledger["statuses"])
     used = [s for s in STATUS_COLUMNS if any(c.get(s) for c in ledger["statuses"].values())]
@@ -113,6 +131,7 @@ def _print_summary(result: dict[str, Any], vendor_orders: tuple[int, int] | None
 def _run_flow(name: str, **parameters: Any) -> None:
     from importlib import import_module
 
+    _open_checked_runtime().close()
     module = import_module(f"flows.{name}")
     try:
         result = getattr(module, name)(**parameters)
@@ -136,9 +155,11 @@ def plan(
 
 
 @app.command()
-def dispatch() -> None:
+def dispatch(
+    backfill: Annotated[bool, typer.Option(help="Send due gifts whose window passed.")] = False,
+) -> None:
     """Send every due gift once."""
-    _run_flow("dispatch_gifts")
+    _run_flow("dispatch_gifts", backfill=backfill)
 
 
 @app.command()
@@ -182,8 +203,9 @@ def review(
         str | None, typer.Argument(help="Gift to decide on; omit it to list pending reviews.")
     ] = None,
     action: Annotated[
-        str, typer.Option(help="approve, edit_note, swap_item or reject.")
-    ] = "approve",
+        str | None,
+        typer.Option(help="approve, edit_note, swap_item or reject; required with a gift id."),
+    ] = None,
     note: Annotated[str | None, typer.Option(help="New card text (edit_note, swap_item).")] = None,
     sku: Annotated[str | None, typer.Option(help="Catalog SKU within the gift's budget.")] = None,
     reason: Annotated[str | None, typer.Option(help="Why the gift is rejected (reject).")] = None,
@@ -193,18 +215,18 @@ def review(
 ) -> None:
     """List gifts waiting for review, or record a decision on one."""
     from gifting.review import decide, pending_reviews, review_table
-    from gifting.runtime import Runtime, load_settings
 
-    runtime = Runtime(load_settings())
+    if gift_id is not None and action is None:
+        _fail(
+            GiftingError(
+                f"choose what to do with gift {gift_id}: pass --action approve, "
+                "edit_note, swap_item or reject"
+            )
+        )
+    runtime = _open_checked_runtime()
     try:
         if gift_id is None:
-            rows = review_table(pending_reviews(runtime.engine))
-            table = Table(title=f"{len(rows)} gifts waiting for review")
-            for column in rows[0] if rows else {"gift_id": ""}:
-                table.add_column(column)
-            for row in rows:
-                table.add_row(*[str(value) for value in row.values()])
-            console.print(table)
+            _print_reviews(review_table(pending_reviews(runtime.engine)))
         else:
             now = datetime.now(UTC).replace(tzinfo=None)
             status = decide(
@@ -225,13 +247,54 @@ def review(
         runtime.close()
 
 
+def _print_reviews(rows: list[dict[str, str]]) -> None:
+    table = Table(title=f"{len(rows)} gifts waiting for review (due times in UTC)")
+    for column in rows[0] if rows else {"gift_id": ""}:
+        table.add_column(column, no_wrap=column == "gift_id", overflow="fold")
+    for row in rows:
+        table.add_row(*[escape(str(value)) for value in row.values()])
+    console.print(table)
+
+
 @app.command()
 def preview(
     horizon_days: Annotated[int, typer.Option(help="Days ahead to look for due gifts.")] = 14,
     limit: Annotated[int, typer.Option(help="Gifts shown, the earliest due first.")] = 20,
 ) -> None:
     """Show the next gifts with item, note and reasons, without changing anything."""
-    _run_flow("preview_gifts", horizon_days=horizon_days, limit=limit)
+    from gifting.preview import preview_gifts
+
+    runtime = _open_checked_runtime()
+    try:
+        rows = preview_gifts(
+            runtime.engine,
+            runtime.program,
+            runtime.catalog,
+            runtime.notes,
+            as_of=datetime.now(UTC).replace(tzinfo=None),
+            horizon_days=horizon_days,
+            limit=limit,
+        )
+    except GiftingError as error:
+        _fail(error)
+    finally:
+        runtime.close()
+    table = Table(title=f"Next {len(rows)} gifts (due times in UTC); nothing was changed")
+    for column in ("gift_id", "stage", "due", "company", "item", "note", "why"):
+        table.add_column(column, no_wrap=column == "gift_id", overflow="fold")
+    for row in rows:
+        item = f"{row.item_name} ({row.price} {row.currency})" if row.item_name else "-"
+        why = row.problem or "; ".join([*row.selection_reasons[:2], *row.review_reasons])
+        table.add_row(
+            row.gift_id,
+            row.stage,
+            f"{row.due_at:%Y-%m-%d %H:%M}",
+            escape(row.company),
+            escape(item),
+            escape(row.note or ""),
+            escape(why),
+        )
+    console.print(table)
 
 
 @app.command()

@@ -366,6 +366,8 @@ def dispatch_due_gifts(
     outcome.update(release_due_gifts(engine, as_of=as_of, backfill=backfill))
     if review is not None:
         outcome.update(apply_review_gate(engine, review, as_of=as_of))
+    if not backfill:
+        outcome.update(expire_missed_windows(engine, as_of=as_of))
     while True:
         sent = send_ready_gifts(
             engine, vendor, kinds, as_of=as_of, limit=batch_size, write_activity=write_activity
@@ -405,3 +407,29 @@ def send_claimed(
     if write_activity is not None and result == "sent":
         _write_back(engine, gift_id, summary, write_activity)
     return result
+
+
+def expire_missed_windows(engine: Engine, *, as_of: datetime) -> Counter[str]:
+    """Skip ready and held gifts whose window has passed, so a late approval sends nothing stale.
+
+    A welcome gift approved a week after signing would arrive out of place; a backfill run
+    (which does not call this) is the way to send such gifts on purpose.
+    """
+    query = select(Gift.id, Gift.status).where(
+        Gift.status.in_([ledger.READY, ledger.NEEDS_REVIEW]), Gift.window_ends_at < as_of
+    )
+    outcome: Counter[str] = Counter()
+    with engine.begin() as connection:
+        for gift in connection.execute(query).all():
+            reason = "review_expired" if gift.status == ledger.NEEDS_REVIEW else "window_missed"
+            ledger.move(
+                connection,
+                gift.id,
+                gift.status,
+                ledger.SKIPPED,
+                at=as_of,
+                actor=ACTOR,
+                reason=reason,
+            )
+            outcome[f"skipped:{reason}"] += 1
+    return outcome

@@ -31,7 +31,7 @@ TRANSITIONS: dict[str | None, frozenset[str]] = {
     None: frozenset({PLANNED, SKIPPED}),
     PLANNED: frozenset({READY, SKIPPED, CANCELLED}),
     READY: frozenset({SENDING, NEEDS_REVIEW, SKIPPED, CANCELLED}),
-    NEEDS_REVIEW: frozenset({READY, REJECTED, CANCELLED}),
+    NEEDS_REVIEW: frozenset({READY, REJECTED, CANCELLED, SKIPPED}),
     SENDING: frozenset({SENT, FAILED, READY}),
     SENT: frozenset({DELIVERED, FAILED}),
     FAILED: frozenset({READY}),

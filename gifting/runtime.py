@@ -124,7 +124,7 @@ class Runtime:
 
     def validate(self) -> None:
         """Load and check every config file and template now, before any work starts."""
-        _ = self.program, self.catalog, self.notes, self.salesforce_mapping
+        _ = self.program, self.catalog, self.notes, self.salesforce_mapping, self.engine
 
     def close(self) -> None:
         if "vendor" in self.__dict__:

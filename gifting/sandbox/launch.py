@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -96,7 +97,7 @@ def running_sandboxes(
             vendor_api_key=vendor.api_key,
         )
         path = home / CONNECTION_FILE
-        path.write_text(json.dumps(asdict(connection), indent=2))
+        path.write_text(json.dumps({"pid": os.getpid(), **asdict(connection)}, indent=2))
         logger.info(
             "sandboxes running: Salesforce %s, vendor %s", salesforce.login_url, vendor.base_url
         )
@@ -107,7 +108,28 @@ def running_sandboxes(
 
 
 def read_connection_file(home: Path) -> SandboxConnection | None:
+    """Return the running sandboxes' connection, or ``None`` when none are running.
+
+    A file left behind by a sandbox process that was killed is removed, so flows report that no
+    org is configured instead of retrying a dead port.
+    """
     path = home / CONNECTION_FILE
     if not path.exists():
         return None
-    return SandboxConnection(**json.loads(path.read_text()))
+    data = json.loads(path.read_text())
+    pid = data.pop("pid", None)
+    if pid is not None and not _process_alive(int(pid)):
+        logger.warning("removing %s: the sandbox process %s is no longer running", path, pid)
+        path.unlink(missing_ok=True)
+        return None
+    return SandboxConnection(**data)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but owned by another user
+        return True
+    return True

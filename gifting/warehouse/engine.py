@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gifting.errors import ConfigurationError
@@ -32,15 +32,30 @@ def create_warehouse_engine(url: str) -> Engine:
             f"invalid warehouse URL {url!r}: expected an SQLAlchemy URL such as "
             "sqlite:///path/warehouse.db or postgresql+psycopg://user@host/db"
         ) from error
-    if parsed.get_backend_name() == "sqlite":
+    backend = parsed.get_backend_name()
+    if backend == "postgres":  # the scheme Heroku and many tools print
+        parsed = parsed.set(drivername="postgresql")
+        backend = "postgresql"
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigurationError(
+            f"unsupported warehouse database {backend!r} in GIFTING_DATABASE_URL: use "
+            "sqlite:///path/warehouse.db or postgresql+psycopg://user@host/db"
+        )
+    if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _configure_sqlite)
         return engine
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_pre_ping=True)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        return create_engine(parsed, pool_pre_ping=True)
+    except (NoSuchModuleError, ModuleNotFoundError) as error:
+        raise ConfigurationError(
+            f"the driver for {parsed.drivername!r} in GIFTING_DATABASE_URL is not installed: "
+            "use postgresql+psycopg://, whose driver ships with gifting"
+        ) from error
 
 
 def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
@@ -51,12 +66,23 @@ def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the warehouse schema to the newest Alembic revision."""
+    """Bring the warehouse schema to the newest Alembic revision.
+
+    Raises:
+        ConfigurationError: The database cannot be reached; the message names the URL without
+            its password and the variable to check.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except OperationalError as error:
+        raise ConfigurationError(
+            f"cannot open the warehouse at {engine.url.render_as_string(hide_password=True)}: "
+            f"{error.orig}. Check GIFTING_DATABASE_URL and that the database server is running"
+        ) from error
     logger.info("warehouse schema is at the newest revision")
 
 

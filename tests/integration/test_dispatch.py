@@ -232,3 +232,29 @@ def test_order_request_carries_idempotency_reference(vendor: SandboxVendorClient
     again = vendor.place_order(request, idempotency_key="gift-gift-x")
     assert again.id == first.id
     assert again.replayed
+
+
+def test_late_approval_sends_nothing_stale(
+    planned: Engine,
+    vendor: SandboxVendorClient,
+    vendor_sandbox: VendorSandbox,
+    kinds: dict[str, str],
+) -> None:
+    from datetime import timedelta
+
+    from gifting.dispatch import expire_missed_windows, release_due_gifts
+
+    release_due_gifts(planned, as_of=AS_OF, backfill=True)
+    with planned.begin() as connection:
+        gift_id = connection.scalar(select(Gift.id).where(Gift.status == ledger.READY).limit(1))
+        ledger.move(connection, gift_id, ledger.READY, ledger.NEEDS_REVIEW, at=AS_OF, actor="test")
+        window_ends = connection.scalar(select(Gift.window_ends_at).where(Gift.id == gift_id))
+    later = max(window_ends, AS_OF) + timedelta(days=1)
+    outcome = expire_missed_windows(planned, as_of=later)
+    with planned.connect() as connection:
+        gift = connection.execute(select(Gift.status, Gift.reason).where(Gift.id == gift_id)).one()
+    assert gift.status == ledger.SKIPPED
+    assert gift.reason == "review_expired"
+    assert outcome["skipped:review_expired"] == 1
+    send_ready_gifts(planned, vendor, kinds, as_of=later)
+    assert vendor.find_by_reference(gift_id) is None
