@@ -184,7 +184,11 @@ def resend(
         str | None, typer.Option(help="Only this failure reason, such as vendor_unavailable.")
     ] = None,
     since: Annotated[
-        datetime | None, typer.Option(help="Only gifts that failed at or after this UTC time.")
+        datetime | None,
+        typer.Option(
+            help="Only gifts that failed at or after this UTC time, such as 2026-12-01 "
+            "or 2026-12-01T09:00:00."
+        ),
     ] = None,
     requested_by: Annotated[str, typer.Option(help="Actor recorded on the ledger events.")] = "cli",
 ) -> None:
