@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import datetime
 
 from gifting.dispatch import dispatch_due_gifts
+from gifting.holds import CaseHoldTaskWriter, notify_held_gifts
 from gifting.personalization.prepare import personalize_gifts
 from gifting.planning.milestones import plan_gifts
 from gifting.runtime import Runtime
@@ -37,4 +38,7 @@ def run_step(
             review=runtime.program.review,
         )
     )
+    if write_back:
+        notice = CaseHoldTaskWriter(runtime.salesforce, today=as_of.date())
+        outcome["owners_told_of_holds"] += notify_held_gifts(runtime.engine, notice, as_of=as_of)
     return outcome

@@ -8,6 +8,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from gifting import dispatch
+from gifting.holds import CaseHoldTaskWriter, notify_held_gifts
 from gifting.runtime import Runtime
 from gifting.salesforce.writeback import TaskWriter
 from tasks.policy import retry_transient
@@ -44,6 +45,9 @@ def dispatch_due(
         write_activity=writer,
         review=runtime.program.review,
     )
+    if write_back:
+        notice = CaseHoldTaskWriter(runtime.salesforce, today=as_of.date())
+        outcome["owners_told_of_holds"] += notify_held_gifts(runtime.engine, notice, as_of=as_of)
     get_run_logger().info("dispatch as of %s: %s", as_of, dict(outcome))
     return dict(outcome)
 
