@@ -158,7 +158,7 @@ def _preview_row(
         )
     if stage is None:
         return PreviewRow(**base, personalized=False, problem="stage_removed")
-    selection = _select(row, stage, catalog, taken)
+    selection = _select(row, stage, catalog, taken, profile)
     if selection is None:
         return PreviewRow(**base, personalized=False, problem="no_item_fits")
     if category := primary_category(selection.item, stage):
@@ -176,7 +176,11 @@ def _preview_row(
 
 
 def _select(
-    row: Any, stage: StageConfig, catalog: Catalog, taken: defaultdict[str, set[str]]
+    row: Any,
+    stage: StageConfig,
+    catalog: Catalog,
+    taken: defaultdict[str, set[str]],
+    profile: RecipientProfile | None,
 ) -> Selection | None:
     """Choose an item as ``personalize_gifts`` does, within the gift's own budget range."""
     recipient = Recipient(
@@ -184,6 +188,9 @@ def _select(
         has_address=bool(row.street),
         preferences=parse_preferences(row.preferences),
         categories_received=frozenset(taken[row.contact_id]),
+        seniority=profile.seniority if profile else None,
+        relationship=profile.relationship if profile else None,
+        industry=profile.industry if profile else None,
     )
     budget = (Decimal(row.budget_min), Decimal(row.budget_max))
     if budget != stage.budget_usd:

@@ -22,7 +22,9 @@ from gifting.warehouse.schema import Account, Activity, Contact, Contract
 logger = logging.getLogger(__name__)
 
 Seniority = Literal["executive", "director", "manager", "individual"]
-Relationship = Literal["executive_sponsor", "champion", "decision_maker", "end_user", "other"]
+Relationship = Literal[
+    "executive_sponsor", "champion", "decision_maker", "end_user", "partner", "other"
+]
 
 MAX_TOPICS = 3
 MAX_TOPIC_CHARACTERS = 80
@@ -85,6 +87,9 @@ ROLE_RELATIONSHIPS: dict[str, Relationship] = {
     "decision maker": "decision_maker",
     "economic buyer": "decision_maker",
     "end user": "end_user",
+    "partner": "partner",
+    "reseller": "partner",
+    "implementation partner": "partner",
 }
 # Subject prefixes that name how a message travelled rather than its topic.
 SUBJECT_PREFIXES = ("re:", "fw:", "fwd:", "aw:", "wg:", "tr:", "call:", "meeting:", "note:")

@@ -23,7 +23,7 @@ MAX_NOTE_CHARACTERS = 600  # fits a standard A6 gift card
 NOTE_LIMITS = {"a6_card": MAX_NOTE_CHARACTERS, "mini_card": 250, "email": 1500}
 TEMPLATE_SUFFIX = ".j2"
 # Relationship types a template variant may be named after; see enrichment.relationship_from_role.
-RELATIONSHIPS = ("executive_sponsor", "champion", "decision_maker", "end_user", "other")
+RELATIONSHIPS = ("executive_sponsor", "champion", "decision_maker", "end_user", "partner", "other")
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,9 @@ def _personalize(
         has_address=bool(gift.street),
         preferences=parse_preferences(gift.preferences),
         categories_received=frozenset(taken[gift.contact_id]),
+        seniority=profile.seniority,
+        relationship=profile.relationship,
+        industry=profile.industry,
     )
     # Planning may narrow a gift's range below its stage's, such as a compliance limit.
     budget = (Decimal(gift.budget_min), Decimal(gift.budget_max))

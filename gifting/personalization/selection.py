@@ -27,6 +27,25 @@ INTEREST_KEYWORDS: dict[str, str] = {
     "outdoors": "backpack",
 }
 RECIPIENTS_CHOICE_PREFIX = "CHC-"
+# Categories that suit a seniority level or a relationship; a match outranks the default choice
+# but never a stated interest.
+FAVOURED_BY_ROLE: dict[str, set[str]] = {
+    "executive": {"premium", "experience"},
+    "executive_sponsor": {"premium", "experience"},
+    "director": {"premium", "experience"},
+    "decision_maker": {"premium"},
+    "champion": {"celebration", "experience"},
+    "manager": {"useful", "gourmet"},
+    "individual": {"useful", "gourmet"},
+    "end_user": {"useful", "gourmet"},
+    "partner": {"branded", "useful"},
+}
+# Restrictions an industry's gift norms rule out whatever the person prefers.
+EXCLUDED_BY_INDUSTRY: dict[str, set[str]] = {
+    "Healthcare": {"alcohol"},
+    "Education": {"alcohol"},
+    "Government": {"alcohol"},
+}
 
 
 @dataclass(frozen=True)
@@ -37,6 +56,9 @@ class Recipient:
     has_address: bool
     preferences: frozenset[str]
     categories_received: frozenset[str]
+    seniority: str | None = None
+    relationship: str | None = None
+    industry: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +72,12 @@ def parse_preferences(raw: str | None) -> frozenset[str]:
     if not raw:
         return frozenset()
     return frozenset(token.strip().lower() for token in raw.split(";") if token.strip())
+
+
+def _excluded_for(recipient: Recipient) -> set[str]:
+    """Return the restrictions ruled out by the recipient's preferences and industry."""
+    excluded = _excluded_restrictions(recipient.preferences)
+    return excluded | EXCLUDED_BY_INDUSTRY.get(recipient.industry or "", set())
 
 
 def _excluded_restrictions(preferences: frozenset[str]) -> set[str]:
@@ -69,7 +97,7 @@ def _fits(item: CatalogItem, stage: StageConfig, recipient: Recipient) -> bool:
         recipient.has_address and item.ships_to_country(recipient.country)
     ):
         return False
-    if set(item.restrictions) & _excluded_restrictions(recipient.preferences):
+    if set(item.restrictions) & _excluded_for(recipient):
         return False
     category = primary_category(item, stage)
     return category is not None and category not in recipient.categories_received
@@ -87,6 +115,13 @@ def _score(item: CatalogItem, recipient: Recipient) -> tuple[int, list[str]]:
         if keyword and keyword in f"{item.sku} {item.name}".lower():
             score += 10
             reasons.append(f"matches the stated interest {interest!r}")
+    favoured = FAVOURED_BY_ROLE.get(recipient.seniority or "", set())
+    favoured = favoured | FAVOURED_BY_ROLE.get(recipient.relationship or "", set())
+    suited = sorted(favoured & set(item.categories))
+    if suited:
+        score += 2
+        who = recipient.relationship or recipient.seniority
+        reasons.append(f"{' and '.join(suited)} suits the recipient's role ({who})")
     if item.kind == "physical":
         score += 1
         reasons.append("a physical gift, since a confirmed address exists")
@@ -170,7 +205,7 @@ class ItemSelector:
 
     def select(self, stage: StageConfig, recipient: Recipient) -> Selection | None:
         """Return the best-fitting item and why, or a recipient's-choice e-gift, or ``None``."""
-        excluded = _excluded_restrictions(recipient.preferences)
+        excluded = _excluded_for(recipient)
         best: tuple[int, list[str], CatalogItem] | None = None
         for candidate in self._candidates(stage):
             if not _fits_recipient(candidate, recipient, excluded):

@@ -35,14 +35,17 @@ def load_events(
     events: dict[str, list[tuple[str, date]]] = defaultdict(list)
     if not account_ids:
         return events
-    rows = connection.execute(
-        select(Activity.account_id, Activity.kind, Activity.occurred_at)
-        .where(Activity.account_id.in_(account_ids), Activity.kind.in_(ALIGNED_KINDS))
-        .where(Activity.is_deleted.is_(False), Activity.occurred_at.is_not(None))
-        .order_by(Activity.occurred_at, Activity.id)
-    )
-    for row in rows:
-        events[row.account_id].append((row.kind, row.occurred_at.date()))
+    # PostgreSQL accepts at most 65,535 bind parameters in one statement, so Ids go in chunks.
+    for start in range(0, len(account_ids), 10_000):
+        rows = connection.execute(
+            select(Activity.account_id, Activity.kind, Activity.occurred_at)
+            .where(Activity.account_id.in_(account_ids[start : start + 10_000]))
+            .where(Activity.kind.in_(ALIGNED_KINDS), Activity.is_deleted.is_(False))
+            .where(Activity.occurred_at.is_not(None))
+            .order_by(Activity.occurred_at, Activity.id)
+        )
+        for row in rows:
+            events[row.account_id].append((row.kind, row.occurred_at.date()))
     return events
 
 

@@ -321,13 +321,20 @@ def _reason_key(row: dict[str, Any]) -> str:
     return row["reason"] or "" if row["status"] != ledger.PLANNED else ""
 
 
+# PostgreSQL accepts at most 65,535 bind parameters in one statement.
+ID_CHUNK = 10_000
+
+
 def _existing_stages(connection: Connection, contract_ids: list[str]) -> set[tuple[str, str]]:
-    if not contract_ids:
-        return set()
-    pairs = connection.execute(
-        select(Gift.contract_id, Gift.stage).where(Gift.contract_id.in_(contract_ids))
-    )
-    return {(row.contract_id, row.stage) for row in pairs}
+    """Return the (contract, stage) pairs already planned, looked up in chunks of Ids."""
+    existing: set[tuple[str, str]] = set()
+    for start in range(0, len(contract_ids), ID_CHUNK):
+        chunk = contract_ids[start : start + ID_CHUNK]
+        pairs = connection.execute(
+            select(Gift.contract_id, Gift.stage).where(Gift.contract_id.in_(chunk))
+        )
+        existing |= {(row.contract_id, row.stage) for row in pairs}
+    return existing
 
 
 def cancel_gifts_of_lost_contracts(connection: Connection, *, as_of: datetime) -> int:

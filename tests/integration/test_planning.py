@@ -205,3 +205,46 @@ def test_long_reason_fits_gift_and_stays_whole_in_event(
         )
     assert len(stored) == ledger.REASON_COLUMN_LENGTH
     assert event == reason
+
+
+def test_plan_more_contracts_than_parameter_limit(engine: Engine, program: ProgramConfig) -> None:
+    """PostgreSQL takes at most 65,535 bind parameters; planning must not build one IN list."""
+    from sqlalchemy import insert
+
+    count = 65_536
+    ids = [f"{n:015d}AAA" for n in range(count)]
+    with engine.begin() as connection:
+        connection.execute(
+            insert(Account),
+            [
+                {
+                    "id": f"001{i[3:]}",
+                    "name": "A",
+                    "is_strategic": False,
+                    "is_deleted": False,
+                    "holdout": False,
+                    "system_modstamp": NOW,
+                    "synced_at": NOW,
+                }
+                for i in ids
+            ],
+        )
+        connection.execute(
+            insert(Contract),
+            [
+                {
+                    "id": f"006{i[3:]}",
+                    "account_id": f"001{i[3:]}",
+                    "contact_id": None,
+                    "name": "D",
+                    "signed_on": NOW.date(),
+                    "status": "won",
+                    "first_seen_at": NOW,
+                    "system_modstamp": NOW,
+                    "synced_at": NOW,
+                }
+                for i in ids
+            ],
+        )
+    plan_gifts(engine, program, as_of=NOW)
+    assert _gift_count(engine) == count * len(program.stages)

@@ -391,3 +391,33 @@ def test_catalog_items_name_their_vendor_and_format(catalog: Catalog) -> None:
         assert item.vendor
         expected = "email" if item.kind == "egift" else "a6_card"
         assert item.note_format == (item.card_format or expected)
+
+
+def test_executive_gets_a_premium_gift(program: ProgramConfig, catalog: Catalog) -> None:
+    stage = _stage(program, "first_month")
+    chosen = select_item(catalog, stage, _recipient(seniority="executive"))
+    assert chosen is not None
+    assert {"premium", "experience"} & set(chosen.item.categories)
+    assert any("role" in reason for reason in chosen.reasons)
+
+
+def test_end_user_gets_a_useful_gift(program: ProgramConfig, catalog: Catalog) -> None:
+    stage = _stage(program, "first_quarter")
+    chosen = select_item(catalog, stage, _recipient(relationship="end_user"))
+    assert chosen is not None
+    assert {"useful", "gourmet"} & set(chosen.item.categories)
+
+
+def test_healthcare_industry_excludes_alcohol(program: ProgramConfig, catalog: Catalog) -> None:
+    stage = _stage(program, "welcome")
+    assert "alcohol" in select_item(catalog, stage, _recipient()).item.restrictions  # type: ignore[union-attr]
+    chosen = select_item(catalog, stage, _recipient(industry="Healthcare"))
+    assert chosen is not None
+    assert "alcohol" not in chosen.item.restrictions
+
+
+def test_partner_role_is_recognised() -> None:
+    from gifting.personalization.enrichment import relationship_from_role
+
+    assert relationship_from_role("Implementation Partner") == "partner"
+    assert relationship_from_role("Champion") == "champion"
