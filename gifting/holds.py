@@ -65,7 +65,7 @@ class CaseHoldTaskWriter:
 
 def _unnotified_holds() -> Any:
     notice = aliased(GiftEvent)
-    already_told = exists().where(and_(notice.gift_id == Gift.id, notice.actor == ACTOR))
+    already_notified = exists().where(and_(notice.gift_id == Gift.id, notice.actor == ACTOR))
     return (
         select(
             Gift.id,
@@ -77,20 +77,20 @@ def _unnotified_holds() -> Any:
             Account.owner_id,
         )
         .join(Account, Account.id == Gift.account_id)
-        .where(Gift.status == ledger.PLANNED, Gift.reason == HOLD_REASON, ~already_told)
+        .where(Gift.status == ledger.PLANNED, Gift.reason == HOLD_REASON, ~already_notified)
         .order_by(Gift.due_at, Gift.id)
     )
 
 
 def notify_held_gifts(engine: Engine, notify: HoldNotifier, *, as_of: datetime) -> int:
-    """Tell each held gift's account owner once; return how many owners were told.
+    """Notify each held gift's account owner once; return how many owners were notified.
 
     Each notice is recorded as a ``gift_events`` row with actor ``case-hold-notice`` whose from
-    and to status are both ``planned``, so a later run does not tell the owner again.
+    and to status are both ``planned``, so a later run does not notify the owner again.
     """
     with engine.connect() as connection:
         held = [dict(row._mapping) for row in connection.execute(_unnotified_holds())]
-    told = 0
+    notified = 0
     for gift in held:
         try:
             task_id = notify(gift)
@@ -106,10 +106,10 @@ def notify_held_gifts(engine: Engine, notify: HoldNotifier, *, as_of: datetime) 
                     from_status=ledger.PLANNED,
                     to_status=ledger.PLANNED,
                     actor=ACTOR,
-                    reason=f"owner told in CRM Task {task_id}",
+                    reason=f"owner notified in CRM Task {task_id}",
                 )
             )
-        told += 1
-    if told:
-        logger.info("told %d account owners about gifts held by support cases", told)
-    return told
+        notified += 1
+    if notified:
+        logger.info("notified %d account owners of gifts held by support cases", notified)
+    return notified

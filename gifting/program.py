@@ -40,5 +40,6 @@ def run_step(
     )
     if write_back:
         notice = CaseHoldTaskWriter(runtime.salesforce, today=as_of.date())
-        outcome["owners_told_of_holds"] += notify_held_gifts(runtime.engine, notice, as_of=as_of)
+        notified = notify_held_gifts(runtime.engine, notice, as_of=as_of)
+        outcome["owners_notified_of_holds"] += notified
     return outcome

@@ -47,7 +47,8 @@ def dispatch_due(
     )
     if write_back:
         notice = CaseHoldTaskWriter(runtime.salesforce, today=as_of.date())
-        outcome["owners_told_of_holds"] += notify_held_gifts(runtime.engine, notice, as_of=as_of)
+        notified = notify_held_gifts(runtime.engine, notice, as_of=as_of)
+        outcome["owners_notified_of_holds"] += notified
     get_run_logger().info("dispatch as of %s: %s", as_of, dict(outcome))
     return dict(outcome)
 

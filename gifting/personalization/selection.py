@@ -50,7 +50,7 @@ EXCLUDED_BY_INDUSTRY: dict[str, set[str]] = {
 
 @dataclass(frozen=True)
 class Recipient:
-    """What selection needs to know about the person receiving the gift."""
+    """Facts about the person receiving the gift that selection uses."""
 
     country: str | None
     has_address: bool

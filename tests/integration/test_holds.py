@@ -1,4 +1,4 @@
-"""An open high-priority case holds a due gift, and its account owner is told once in Salesforce."""
+"""An open high-priority case holds back a due gift, and its account owner is notified once."""
 
 from __future__ import annotations
 
