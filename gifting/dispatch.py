@@ -412,8 +412,8 @@ def send_claimed(
 def expire_missed_windows(engine: Engine, *, as_of: datetime) -> Counter[str]:
     """Skip ready and held gifts whose window has passed, so a late approval sends nothing stale.
 
-    A welcome gift approved a week after signing would arrive out of place; a backfill run
-    (which does not call this) is the way to send such gifts on purpose.
+    A welcome gift approved a week after signing would arrive out of place. A backfill run, which
+    does not call this, is the way to send such gifts on purpose.
     """
     query = select(Gift.id, Gift.status).where(
         Gift.status.in_([ledger.READY, ledger.NEEDS_REVIEW]), Gift.window_ends_at < as_of

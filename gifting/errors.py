@@ -15,7 +15,7 @@ class RetriableError(GiftingError):
     """A transient failure (timeout, 5xx, rate limit): the same call may succeed later.
 
     Attributes:
-        retry_after: Seconds the remote side asked us to wait, when it said so.
+        retry_after: Seconds the remote side requested in a ``Retry-After`` header, if any.
     """
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
@@ -24,7 +24,7 @@ class RetriableError(GiftingError):
 
 
 class PermanentError(GiftingError):
-    """A failure that repeating the same call cannot fix (most 4xx answers).
+    """A failure that repeating the same call cannot fix (most 4xx responses).
 
     Attributes:
         reason: A short machine-readable reason such as ``out_of_stock``.
@@ -36,5 +36,8 @@ class PermanentError(GiftingError):
 
 
 class DataQualityError(GiftingError):
-    """Data that breaks a rule. A bad input record is quarantined with this message while the
-    rest of the batch goes on; a failed check on a computed result stops that result."""
+    """Data that breaks a rule.
+
+    A bad input record is quarantined with this message while the rest of the batch goes on.
+    A failed check on a computed result stops that result from being stored.
+    """

@@ -139,7 +139,7 @@ def claim_ready(connection: Connection, *, as_of: datetime, limit: int, actor: s
     """Atomically move up to ``limit`` due ``ready`` gifts to ``sending`` and return their ids.
 
     On PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED``, so several workers
-    share the queue without waiting on each other; on SQLite the single writer lock serialises
+    share the queue without waiting on each other. On SQLite the single writer lock serialises
     claims. In both, the compare-and-set in ``move`` is what guarantees one claim per gift.
     """
     query = (

@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh warehouse on SQLite and on PostgreSQL for every test that asks.
+"""Shared fixtures: a fresh warehouse on SQLite and on PostgreSQL for every test that uses one.
 
 Each test run creates its own PostgreSQL database and drops it at the end. Set
 ``GIFTING_TEST_POSTGRES_URL`` to point at another server (default: trust auth on 127.0.0.1).

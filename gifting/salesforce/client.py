@@ -1,8 +1,8 @@
 """Connect to Salesforce through simple-salesforce, over a session we configure ourselves.
 
 We request the OAuth token ourselves instead of using simple-salesforce's login helpers, because
-those post only to ``https://{domain}.salesforce.com``; requesting it from a configurable base URL
-covers My Domain, sandbox orgs and the local Salesforce sandbox alike.
+those post only to ``https://{domain}.salesforce.com`` (simple-salesforce 1.12). Requesting it
+from a configurable base URL covers My Domain, sandbox orgs and the local Salesforce sandbox.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ class SandboxConnection:
 
 
 def sample_org_as_of(home: Path, now: datetime) -> datetime:
-    """Return the sample org's reference time, fixed on first use so every run sees one org.
+    """Return the sample org's reference time, fixed on first use so every run reads the same org.
 
     The generator places history relative to this time; regenerating it with a later time would
     give the same Ids different dates, so the first value is kept in ``<home>/sample_org.json``.

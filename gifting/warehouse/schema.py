@@ -42,7 +42,7 @@ class Base(DeclarativeBase):
 class Account(Base):
     """One row per Salesforce Account; key ``id``.
 
-    ``holdout`` is assigned once, the first time planning sees the account, and never changes.
+    ``holdout`` is assigned once, when planning first reads the account, and never changes.
     """
 
     __tablename__ = "accounts"
@@ -88,7 +88,7 @@ class Contact(Base):
 class Contract(Base):
     """One row per signed deal (a won Opportunity); key ``id``, the Opportunity Id.
 
-    ``status`` is ``won`` while the deal stands, and ``lost`` or ``deleted`` once it leaves the
+    ``status`` is ``won`` while the deal is won, and ``lost`` or ``deleted`` once it leaves the
     won state, which cancels every gift not yet sent.
     """
 

@@ -63,7 +63,7 @@ def test_every_sent_gift_has_note_and_order(
         assert gift.budget_min <= gift.price <= gift.budget_max
 
 
-def test_crash_after_vendor_call_is_repaired_without_second_order(
+def test_crash_after_vendor_call_repaired(
     planned: Engine,
     vendor: SandboxVendorClient,
     vendor_sandbox: VendorSandbox,

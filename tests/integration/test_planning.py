@@ -184,9 +184,7 @@ def test_stale_move_raises_conflict(engine: Engine, program: ProgramConfig) -> N
         ledger.move(connection, gift_id, ledger.PLANNED, ledger.READY, at=NOW, actor="test")
 
 
-def test_long_reason_fits_gift_and_stays_whole_in_event(
-    engine: Engine, program: ProgramConfig
-) -> None:
+def test_long_reason_truncated_on_gift_only(engine: Engine, program: ProgramConfig) -> None:
     _seed(engine, accounts=30, signed_on=NOW.date())
     plan_gifts(engine, program, as_of=NOW)
     with engine.connect() as connection:
