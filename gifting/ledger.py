@@ -73,7 +73,8 @@ def create_gifts(
         return
     for row in rows:
         check_transition(None, row["status"])
-    connection.execute(insert(Gift), rows)
+    stored = [{**row, "reason": short_reason(row.get("reason"))} for row in rows]
+    connection.execute(insert(Gift), stored)
     connection.execute(
         insert(GiftEvent),
         [

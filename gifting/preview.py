@@ -26,11 +26,13 @@ from gifting.personalization.enrichment import (
     load_profiles,
 )
 from gifting.personalization.notes import NoteContext, render_note
-from gifting.personalization.prepare import categories_by_contact
+from gifting.personalization.prepare import (
+    categories_by_contact,
+    recipient_for,
+    stage_within_budget,
+)
 from gifting.personalization.selection import (
-    Recipient,
     Selection,
-    parse_preferences,
     primary_category,
     select_item,
 )
@@ -183,19 +185,8 @@ def _select(
     profile: RecipientProfile | None,
 ) -> Selection | None:
     """Choose an item as ``personalize_gifts`` does, within the gift's own budget range."""
-    recipient = Recipient(
-        country=row.country,
-        has_address=bool(row.street),
-        preferences=parse_preferences(row.preferences),
-        categories_received=frozenset(taken[row.contact_id]),
-        seniority=profile.seniority if profile else None,
-        relationship=profile.relationship if profile else None,
-        industry=profile.industry if profile else None,
-    )
-    budget = (Decimal(row.budget_min), Decimal(row.budget_max))
-    if budget != stage.budget_usd:
-        stage = stage.model_copy(update={"budget_usd": budget})
-    return select_item(catalog, stage, recipient)
+    recipient = recipient_for(row, taken, profile)
+    return select_item(catalog, stage_within_budget(stage, row), recipient)
 
 
 def _note_context(row: Any, stage: StageConfig, item_name: str) -> NoteContext:

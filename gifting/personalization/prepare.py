@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -90,6 +91,29 @@ def _pending(connection: Connection, as_of: datetime) -> list[Any]:
     return list(connection.execute(query))
 
 
+def recipient_for(
+    gift: Any, taken: Mapping[str, set[str]], profile: RecipientProfile | None
+) -> Recipient:
+    """Build what selection knows of a gift's recipient from its warehouse row and profile."""
+    return Recipient(
+        country=gift.country,
+        has_address=bool(gift.street),
+        preferences=parse_preferences(gift.preferences),
+        categories_received=frozenset(taken.get(gift.contact_id, set())),
+        seniority=profile.seniority if profile else None,
+        relationship=profile.relationship if profile else None,
+        industry=profile.industry if profile else None,
+    )
+
+
+def stage_within_budget(stage: StageConfig, gift: Any) -> StageConfig:
+    """Return the stage with the gift's own budget range, which planning may have narrowed."""
+    budget = (Decimal(gift.budget_min), Decimal(gift.budget_max))
+    if budget == stage.budget_usd:
+        return stage
+    return stage.model_copy(update={"budget_usd": budget})
+
+
 def personalize_gifts(
     engine: Engine,
     program: ProgramConfig,
@@ -145,19 +169,8 @@ def _personalize(
     as_of: datetime,
 ) -> str:
     """Store an item and note for one gift, and return ``personalized`` or why it was skipped."""
-    recipient = Recipient(
-        country=gift.country,
-        has_address=bool(gift.street),
-        preferences=parse_preferences(gift.preferences),
-        categories_received=frozenset(taken[gift.contact_id]),
-        seniority=profile.seniority,
-        relationship=profile.relationship,
-        industry=profile.industry,
-    )
-    # Planning may narrow a gift's range below its stage's, such as a compliance limit.
-    budget = (Decimal(gift.budget_min), Decimal(gift.budget_max))
-    if budget != stage.budget_usd:
-        stage = stage.model_copy(update={"budget_usd": budget})
+    recipient = recipient_for(gift, taken, profile)
+    stage = stage_within_budget(stage, gift)
     selection = selector.select(stage, recipient)
     if selection is None:
         return "no_item_fits"

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from sqlalchemy import Connection, select
 
 from gifting.config import AlignmentRule, StageConfig
+from gifting.warehouse.batching import chunked
 from gifting.warehouse.schema import Activity
 
 ALIGNED_KINDS = ("qbr", "kickoff", "go_live")
@@ -35,11 +36,10 @@ def load_events(
     events: dict[str, list[tuple[str, date]]] = defaultdict(list)
     if not account_ids:
         return events
-    # PostgreSQL accepts at most 65,535 bind parameters in one statement, so Ids go in chunks.
-    for start in range(0, len(account_ids), 10_000):
+    for chunk in chunked(account_ids):
         rows = connection.execute(
             select(Activity.account_id, Activity.kind, Activity.occurred_at)
-            .where(Activity.account_id.in_(account_ids[start : start + 10_000]))
+            .where(Activity.account_id.in_(chunk))
             .where(Activity.kind.in_(ALIGNED_KINDS), Activity.is_deleted.is_(False))
             .where(Activity.occurred_at.is_not(None))
             .order_by(Activity.occurred_at, Activity.id)

@@ -33,6 +33,7 @@ from gifting.planning.compliance import ComplianceDecision, apply_rule, matching
 from gifting.planning.holdout import is_holdout
 from gifting.planning.pilot import pilot_exclusion
 from gifting.planning.timing import DueTime, RecipientLocale, resolve_locale, schedule_due
+from gifting.warehouse.batching import chunked
 from gifting.warehouse.schema import Account, Contact, Contract, Gift
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,6 @@ ACTOR = "plan_gifts"
 GIFT_ID_NAMESPACE = uuid.UUID("6f1c1d1e-5b7a-4c49-9f57-2b1d3c0a9e11")
 # Serialises planning runs on PostgreSQL, so two runs cannot both reserve the same budget.
 PLANNING_LOCK_KEY = 0x6166_7473  # any constant shared by every planner
-REASON_LENGTH = 64  # gifts.reason is VARCHAR(64)
 
 
 @dataclass
@@ -217,7 +217,7 @@ def _row(contract: Any, stage: StageConfig, as_of: datetime, plan: GiftPlan) -> 
         "account_id": contract.account_id,
         "contact_id": contract.contact_id,
         "status": plan.status,
-        "reason": plan.reason[:REASON_LENGTH] if plan.reason else None,
+        "reason": plan.reason,
         "due_at": plan.due.at,
         "window_ends_at": plan.due.at + timedelta(hours=stage.window_hours),
         "budget_min": plan.budget_min,
@@ -321,15 +321,10 @@ def _reason_key(row: dict[str, Any]) -> str:
     return row["reason"] or "" if row["status"] != ledger.PLANNED else ""
 
 
-# PostgreSQL accepts at most 65,535 bind parameters in one statement.
-ID_CHUNK = 10_000
-
-
 def _existing_stages(connection: Connection, contract_ids: list[str]) -> set[tuple[str, str]]:
     """Return the (contract, stage) pairs already planned, looked up in chunks of Ids."""
     existing: set[tuple[str, str]] = set()
-    for start in range(0, len(contract_ids), ID_CHUNK):
-        chunk = contract_ids[start : start + ID_CHUNK]
+    for chunk in chunked(contract_ids):
         pairs = connection.execute(
             select(Gift.contract_id, Gift.stage).where(Gift.contract_id.in_(chunk))
         )

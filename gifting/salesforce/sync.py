@@ -10,7 +10,6 @@ early, whatever the reason, resumes where it stopped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +25,7 @@ from gifting.salesforce.handlers import HANDLERS
 from gifting.salesforce.query import QueryProgress, stream_query
 from gifting.salesforce.session import QueryRejected, SalesforceSession, SessionExpired
 from gifting.settings import PROJECT_ROOT
+from gifting.warehouse.batching import chunked
 from gifting.warehouse.schema import Contract, SyncState
 
 logger = logging.getLogger(__name__)
@@ -272,7 +272,7 @@ def link_primary_contacts(sf: Salesforce | SalesforceSession, engine: Engine) ->
             select(Contract.id).where(Contract.contact_id.is_(None), Contract.status == "won")
         ).all()
     linked = 0
-    for chunk in _chunks(list(pending), CHUNK_SIZE):
+    for chunk in chunked(list(pending), CHUNK_SIZE):
         try:
             linked += _link_chunk(session, engine, chunk)
         except SessionExpired:
@@ -305,11 +305,6 @@ def _link_chunk(session: SalesforceSession, engine: Engine, chunk: list[str]) ->
             )
             linked += 1
     return linked
-
-
-def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def count_lookup_recipients(engine: Engine, synced_at: datetime) -> int:
