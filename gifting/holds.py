@@ -1,4 +1,4 @@
-"""Tell the account owner, once per gift, that an open support case holds a gift back.
+"""Tell the account owner, once per gift, that an open support case keeps a gift waiting.
 
 A due gift waits in ``planned`` with reason ``support_case_open`` while its account has an open
 high-priority case; it goes out by itself once the case closes inside the gift's window. The

@@ -1,1 +1,1 @@
-"""Personalization: choose each gift from what the CRM knows, and write its note."""
+"""Personalization: choose each gift from what the CRM records, and write its note."""
