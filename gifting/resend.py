@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 
 from gifting import ledger
 from gifting.dispatch import ActivityWriter, send_claimed
+from gifting.errors import RetriableError
 from gifting.vendors.base import GiftVendor, VendorStatus
 from gifting.warehouse.schema import Gift
 
@@ -190,9 +191,26 @@ def _resend_one(
 ) -> str:
     if not _claim(engine, candidate.gift_id, as_of=as_of, actor=actor):
         return "conflict"
-    if candidate.reason == VENDOR_UNAVAILABLE and _record_existing_order(
-        engine, vendor, candidate.gift_id, as_of=as_of, actor=actor
-    ):
+    try:
+        found = candidate.reason == VENDOR_UNAVAILABLE and _record_existing_order(
+            engine, vendor, candidate.gift_id, as_of=as_of, actor=actor
+        )
+    except RetriableError as error:
+        # The vendor is still down: put the gift back to failed so it is not stranded in
+        # sending, and go on with the other gifts of the request.
+        logger.error("gift %s: vendor lookup failed, left failed: %s", candidate.gift_id, error)
+        with engine.begin() as connection:
+            ledger.move(
+                connection,
+                candidate.gift_id,
+                ledger.SENDING,
+                ledger.FAILED,
+                at=as_of,
+                actor=actor,
+                reason=VENDOR_UNAVAILABLE,
+            )
+        return f"failed:{VENDOR_UNAVAILABLE}"
+    if found:
         return "found_at_vendor"
     return send_claimed(engine, vendor, kinds, candidate.gift_id, as_of=as_of, write_activity=write)
 

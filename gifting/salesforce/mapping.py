@@ -216,7 +216,7 @@ def parse_score(value: object, field: str | None) -> float:
 
 def map_contact(record: Record, synced_at: datetime, fields: FieldMapping) -> Record:
     if not record.get("LastName"):
-        raise DataQualityError("missing LastName on Contact")
+        raise DataQualityError("missing LastName on Contact: set it in Salesforce, then sync again")
     return {
         "id": salesforce_id(record, "Id", required=True),
         "account_id": salesforce_id(record, "AccountId"),

@@ -222,3 +222,20 @@ def test_flow_resends_from_request_form(
     gift = _gift(planned, gift_id)
     assert gift.status == ledger.SENT
     assert gift.crm_task_id is not None
+
+
+def test_resend_with_vendor_down_leaves_gift_failed(
+    planned: Engine,
+    one_shot_client: SandboxVendorClient,
+    vendor_sandbox: VendorSandbox,
+    kinds: dict[str, str],
+) -> None:
+    gift_id = _fail_one_gift(planned, one_shot_client, vendor_sandbox, kinds, "http_503")
+    vendor_sandbox.inject_fault("http_503", count=5, path_prefix="/v1/orders")
+    result = resend_failed(planned, one_shot_client, kinds, as_of=LATER, actor="ops@example.com")
+    assert result.outcomes == {gift_id: "failed:vendor_unavailable"}
+    gift = _gift(planned, gift_id)
+    assert gift.status == ledger.FAILED
+    assert gift.reason == "vendor_unavailable"
+    again = resend_failed(planned, one_shot_client, kinds, as_of=LATER, actor="ops@example.com")
+    assert gift_id in again.outcomes
