@@ -20,7 +20,7 @@ from gifting.salesforce.session import SalesforceSession
 from gifting.sandbox.launch import read_connection_file
 from gifting.settings import GiftingSettings
 from gifting.vendors.base import GiftVendor
-from gifting.vendors.sandbox import SandboxVendorClient
+from gifting.vendors.factory import build_vendor
 from gifting.warehouse import create_warehouse_engine, migrate
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 def load_settings() -> GiftingSettings:
     """Read settings; without a configured Salesforce, fall back to running local sandboxes."""
     settings = GiftingSettings()
-    if settings.salesforce_login_url is None or settings.vendor_base_url is None:
+    if settings.uses_salesforce_sandbox or settings.uses_vendor_sandbox:
         sandbox = read_connection_file(settings.home)
         if sandbox is not None:
             overrides = {
@@ -38,7 +38,7 @@ def load_settings() -> GiftingSettings:
             }
             if settings.salesforce_login_url is not None:
                 overrides = {k: v for k, v in overrides.items() if not k.startswith("salesforce")}
-            if settings.vendor_base_url is not None:
+            if not settings.uses_vendor_sandbox:
                 overrides = {k: v for k, v in overrides.items() if not k.startswith("vendor")}
             settings = GiftingSettings(**{**settings.model_dump(exclude_none=True), **overrides})
     return settings
@@ -110,17 +110,8 @@ class Runtime:
 
     @cached_property
     def vendor(self) -> GiftVendor:
-        settings = self.settings
-        if settings.vendor_base_url is None:
-            raise ConfigurationError(
-                "no gift vendor configured: set GIFTING_VENDOR_BASE_URL and "
-                "GIFTING_VENDOR_API_KEY, or start the local sandbox with `gifting sandbox start`"
-            )
-        return SandboxVendorClient(
-            settings.vendor_base_url,
-            _secret(settings.vendor_api_key),
-            rate_limit_per_second=settings.vendor_rate_limit_per_second,
-        )
+        """Build the adapter that ``GIFTING_VENDOR`` names."""
+        return build_vendor(self.settings)
 
     def validate(self) -> None:
         """Load and check every config file and template now, before any work starts."""

@@ -7,6 +7,7 @@ the two local sandboxes on free loopback ports. Production sets the Salesforce a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,11 +48,35 @@ class GiftingSettings(BaseSettings):
         None, description="PEM file that signs the Salesforce server; unset: the system store."
     )
 
+    vendor: Literal["sandbox", "goody"] = Field(
+        "sandbox", description="Gift vendor adapter: the local sandbox, or Goody."
+    )
     vendor_base_url: str | None = Field(
         None, description="Gift vendor API URL. Unset: the pipeline starts the vendor sandbox."
     )
     vendor_api_key: SecretStr | None = None
     vendor_rate_limit_per_second: float = Field(10.0, gt=0)
+    vendor_find_before_create: bool = Field(
+        False,
+        description="Look every order up by gift reference before creating it and after a "
+        "timeout, for a vendor that does not deduplicate on idempotency keys.",
+    )
+
+    goody_api_key: SecretStr | None = Field(None, description="Goody API key (bearer token).")
+    goody_base_url: str = Field(
+        "https://api.ongoody.com",
+        description="Goody API root; https://api.sandbox.ongoody.com is Goody's own sandbox.",
+    )
+    goody_from_name: str | None = Field(None, description="Sender name shown on Goody gifts.")
+    goody_card_id: str | None = Field(
+        None, description="Goody digital card that carries the note; Goody requires one."
+    )
+    goody_payment_method_id: str | None = None
+    goody_workspace_id: str | None = None
+    goody_products_file: Path | None = Field(
+        None, description="YAML file mapping catalog SKUs to Goody product ids."
+    )
+    goody_rate_limit_per_second: float = Field(2.0, gt=0)
 
     @model_validator(mode="after")
     def _check_salesforce_credentials(self) -> GiftingSettings:
@@ -72,6 +97,24 @@ class GiftingSettings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _check_vendor_credentials(self) -> GiftingSettings:
+        if self.vendor != "goody":
+            return self
+        required = {
+            "GIFTING_GOODY_API_KEY": self.goody_api_key,
+            "GIFTING_GOODY_FROM_NAME": self.goody_from_name,
+            "GIFTING_GOODY_CARD_ID": self.goody_card_id,
+        }
+        missing = sorted(name for name, value in required.items() if not value)
+        if missing:
+            raise ConfigurationError(
+                "GIFTING_VENDOR is goody but these variables are missing: "
+                + ", ".join(missing)
+                + ". Set them, or unset GIFTING_VENDOR to use the local vendor sandbox."
+            )
+        return self
+
     @property
     def warehouse_url(self) -> str:
         """Return the SQLAlchemy URL of the warehouse, defaulting to a SQLite file under home."""
@@ -85,4 +128,4 @@ class GiftingSettings(BaseSettings):
 
     @property
     def uses_vendor_sandbox(self) -> bool:
-        return self.vendor_base_url is None
+        return self.vendor == "sandbox" and self.vendor_base_url is None

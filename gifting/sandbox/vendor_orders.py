@@ -80,7 +80,8 @@ class OrderBook:
     """Catalog, stock, balance, orders and idempotency keys, behind one lock.
 
     Methods raise ``ApiError`` for requests the vendor rejects, so the HTTP handler only
-    translates and never decides. With a ``state_path``, every change is appended to that file
+    translates and never decides. With ``honour_idempotency_keys`` false, every ``place`` creates
+    a new order whatever its key, as a vendor that does not deduplicate would. With a ``state_path``, every change is appended to that file
     as one JSON line and replayed on start, so orders and idempotency keys survive a sandbox
     restart, and writing stays constant-time per order however many orders exist.
     """
@@ -93,7 +94,9 @@ class OrderBook:
         deliver_after_s: float,
         balance: Decimal | None,
         state_path: Path | None = None,
+        honour_idempotency_keys: bool = True,
     ) -> None:
+        self.honour_idempotency_keys = honour_idempotency_keys
         self.items = {
             str(item["sku"]): {
                 "sku": str(item["sku"]),
@@ -125,7 +128,7 @@ class OrderBook:
         """Create an order, or return the one stored for the key, with a replayed flag."""
         fingerprint = json.dumps(body, sort_keys=True, separators=(",", ":"))
         with self.lock:
-            if idempotency_key in self.keys:
+            if self.honour_idempotency_keys and idempotency_key in self.keys:
                 stored_fingerprint, order_id = self.keys[idempotency_key]
                 if stored_fingerprint != fingerprint:
                     raise validation_error(
@@ -137,14 +140,14 @@ class OrderBook:
             order = self._validated_order(body)
             self._reserve(order)
             self.orders[order.id] = order
-            self.keys[idempotency_key] = (fingerprint, order.id)
-            self._append(
-                {
-                    "order": order.to_state(),
-                    "key": [idempotency_key, fingerprint],
-                    "stock": [order.sku, self.stock.get(order.sku)],
-                }
-            )
+            change: dict[str, Any] = {
+                "order": order.to_state(),
+                "stock": [order.sku, self.stock.get(order.sku)],
+            }
+            if self.honour_idempotency_keys:
+                self.keys[idempotency_key] = (fingerprint, order.id)
+                change["key"] = [idempotency_key, fingerprint]
+            self._append(change)
             logger.info("Sandbox vendor created order %s for sku %s", order.id, order.sku)
             return self._to_json(order), False
 

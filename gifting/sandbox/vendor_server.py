@@ -74,6 +74,9 @@ class VendorSandbox:
         balance: Account balance orders are charged against, or ``None`` for unlimited.
         state_path: JSON file that keeps orders, idempotency keys, stock and balance across
             restarts. With ``None`` they live in memory only.
+        honour_idempotency_keys: With ``False``, every ``POST /v1/orders`` creates a new order
+            even when its ``Idempotency-Key`` was seen before, as a vendor that does not
+            deduplicate would. Tests of the find-before-create path use it.
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class VendorSandbox:
         webhook_interval_s: float | None = None,
         balance: Decimal | None = None,
         state_path: Path | None = None,
+        honour_idempotency_keys: bool = True,
     ) -> None:
         self.book = OrderBook(
             catalog,
@@ -98,6 +102,7 @@ class VendorSandbox:
             deliver_after_s=deliver_after_s,
             balance=balance,
             state_path=state_path,
+            honour_idempotency_keys=honour_idempotency_keys,
         )
         self.api_key = api_key
         self.host = host

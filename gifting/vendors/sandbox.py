@@ -61,6 +61,9 @@ class SandboxVendorClient:
         backoff_base: Upper bound in seconds of the first retry's jittered wait; it doubles per
             retry up to ``MAX_BACKOFF_S``.
         rate_limit_per_second: Maximum request rate this client sends, retries included.
+        retry_place_order: With ``False``, ``place_order`` sends its request once and leaves
+            retrying to the caller. ``FindBeforeCreate`` needs that for a vendor that ignores
+            idempotency keys, because a blind retry there can create a second order.
         sleep: Called for every wait, so tests can record waits instead of sleeping.
         transport: httpx transport to send through instead of the network, for unit tests.
     """
@@ -74,6 +77,7 @@ class SandboxVendorClient:
         max_attempts: int = 4,
         backoff_base: float = 0.2,
         rate_limit_per_second: float = 10.0,
+        retry_place_order: bool = True,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -87,6 +91,7 @@ class SandboxVendorClient:
         self.base_url = base_url.rstrip("/")
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
+        self.retry_place_order = retry_place_order
         self._sleep = sleep
         self._limiter = TokenBucket(rate_limit_per_second, sleep=sleep)
         # One client per instance keeps TCP connections alive between calls.
@@ -130,6 +135,7 @@ class SandboxVendorClient:
             json=_order_body(request),
             headers={"Idempotency-Key": idempotency_key},
             context=f"reference {request.reference!r}",
+            max_attempts=None if self.retry_place_order else 1,
         )
         logger.info(
             "Vendor order %s for reference %s is %s (replayed=%s)",
@@ -177,8 +183,11 @@ class SandboxVendorClient:
         context: str,
         json: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        max_attempts: int | None = None,
     ) -> VendorOrder:
-        response = self._request(method, path, json=json, headers=headers, context=context)
+        response = self._request(
+            method, path, json=json, headers=headers, context=context, max_attempts=max_attempts
+        )
         replayed = response.headers.get("Idempotent-Replayed", "").lower() == "true"
         try:
             return _vendor_order(_json_body(response, path), replayed=replayed)
@@ -197,14 +206,17 @@ class SandboxVendorClient:
         json: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        max_attempts: int | None = None,
     ) -> httpx.Response:
         """Send one call, retrying transient failures, and return its 2xx response.
 
         Args:
             context: What the call is about, such as ``order 'ord_1'``, for error messages.
+            max_attempts: Tries for this call; ``None`` uses the client's ``max_attempts``.
         """
+        attempts = self.max_attempts if max_attempts is None else max_attempts
         last_error: RetriableError | None = None
-        for attempt in range(1, self.max_attempts + 1):
+        for attempt in range(1, attempts + 1):
             self._limiter.acquire()
             try:
                 response = self._send(method, path, json=json, params=params, headers=headers)
@@ -212,7 +224,7 @@ class SandboxVendorClient:
                 return response
             except RetriableError as error:
                 last_error = error
-                delay = self._retry_delay(attempt, error)
+                delay = self._retry_delay(attempt, attempts, error)
                 if delay is None:
                     break
                 logger.warning(
@@ -221,7 +233,7 @@ class SandboxVendorClient:
                     path,
                     error,
                     attempt,
-                    self.max_attempts - 1,
+                    attempts - 1,
                     delay,
                 )
                 self._sleep(delay)
@@ -253,9 +265,9 @@ class SandboxVendorClient:
                 "Check that the vendor is reachable at this URL."
             ) from error
 
-    def _retry_delay(self, attempt: int, error: RetriableError) -> float | None:
+    def _retry_delay(self, attempt: int, attempts: int, error: RetriableError) -> float | None:
         """Return the wait before the next try, or ``None`` when the client should give up."""
-        if attempt >= self.max_attempts:
+        if attempt >= attempts:
             return None
         if error.retry_after is not None:
             return error.retry_after if error.retry_after <= MAX_BACKOFF_S else None
