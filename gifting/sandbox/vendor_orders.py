@@ -80,10 +80,12 @@ class OrderBook:
     """Catalog, stock, balance, orders and idempotency keys, behind one lock.
 
     Methods raise ``ApiError`` for requests the vendor rejects, so the HTTP handler only
-    translates and never decides. With ``honour_idempotency_keys`` false, every ``place`` creates
-    a new order whatever its key, as a vendor that does not deduplicate would. With a ``state_path``, every change is appended to that file
+    translates and never decides. With a ``state_path``, every change is appended to that file
     as one JSON line and replayed on start, so orders and idempotency keys survive a sandbox
     restart, and writing stays constant-time per order however many orders exist.
+
+    With ``honour_idempotency_keys`` false, every ``place`` creates a new order whatever its
+    key, as a vendor that does not deduplicate would.
     """
 
     def __init__(

@@ -1,7 +1,8 @@
 """Find-before-create: exactly-once ordering from a vendor that ignores idempotency keys.
 
-Some vendors create a new order for every create request, whatever key it carries (Sendoso's
-API documents that it does not deduplicate). Against such a vendor a retry after a lost
+Some vendors create a new order for every create request, whatever key it carries. Sendoso's
+API FAQ (https://developer.sendoso.com/rest-api/overview/faq) states that it does not handle
+duplicate payloads and processes every order it receives. Against such a vendor a retry after a lost
 response orders the gift twice. ``FindBeforeCreate`` wraps any ``GiftVendor`` and, before
 each create request and after each ambiguous failure, looks the order up by our reference.
 It never sends a second create request while an order for the reference may exist.

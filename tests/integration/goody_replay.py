@@ -2,7 +2,7 @@
 
 Each test scripts the responses per route (``method path``) in the order they should be
 returned. The server records every request it receives, so a test can check what the adapter
-sent, and answers an unscripted route with 599 so a missing script fails loudly.
+sent, and returns 599 for an unscripted route so a missing script fails loudly.
 """
 
 from __future__ import annotations

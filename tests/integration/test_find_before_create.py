@@ -1,7 +1,7 @@
 """Exactly once against a vendor that ignores idempotency keys, through the dispatch path.
 
 The vendor sandbox runs with ``honour_idempotency_keys=False``, so every create request makes
-a new order, as Sendoso documents for its API. A response held back past the client's
+a new order, which Sendoso's API FAQ says Sendoso does. A response held back past the client's
 timeout (``timeout_after_accept``) is the ambiguous failure: the order exists but the client
 does not know it.
 """
