@@ -57,8 +57,8 @@ def run(
     """Run the whole pipeline; without a configured org it starts both sandboxes first."""
     from gifting.runtime import load_settings
 
-    settings = load_settings()
     try:
+        settings = load_settings()
         if settings.uses_salesforce_sandbox or settings.uses_vendor_sandbox:
             _run_with_sandboxes(settings.home, accounts, replay_days)
         else:

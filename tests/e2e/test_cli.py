@@ -68,3 +68,15 @@ def test_flow_without_org_says_what_to_set(tmp_path: Path, command: str) -> None
     result = _gifting(tmp_path / "home", command)
     assert result.returncode == 2
     assert "gifting sandbox start" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "dispatch"])
+def test_goody_without_credentials_names_them(tmp_path: Path, command: str) -> None:
+    result = _gifting(
+        tmp_path / "home", command, GIFTING_VENDOR="goody", GIFTING_GOODY_API_KEY="goody-key-77"
+    )
+    assert result.returncode == 2
+    assert "GIFTING_GOODY_CARD_ID" in result.stdout
+    assert "GIFTING_GOODY_FROM_NAME" in result.stdout
+    assert "goody-key-77" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
