@@ -47,7 +47,9 @@ def _sandbox(settings: GiftingSettings, *, retry_place_order: bool) -> SandboxVe
 
 def _goody(settings: GiftingSettings) -> GoodyVendorClient:
     # The settings validator has already checked that these three are set.
-    assert settings.goody_api_key and settings.goody_from_name and settings.goody_card_id
+    assert settings.goody_api_key is not None
+    assert settings.goody_from_name is not None
+    assert settings.goody_card_id is not None
     return GoodyVendorClient(
         settings.goody_api_key.get_secret_value(),
         from_name=settings.goody_from_name,

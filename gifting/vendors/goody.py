@@ -1,7 +1,7 @@
 """``GiftVendor`` over the Goody API (https://developer.ongoody.com, API v1).
 
 Goody has no single-order create call. Every gift is an order batch (``POST /v1/order_batches``)
-with one recipient, and the batch holds one order, which is what ``VendorOrder.id`` names.
+with one recipient, and the batch contains one order, which is what ``VendorOrder.id`` names.
 Facts from Goody's API reference that shape this adapter:
 
 - Authentication is a bearer API key.
@@ -69,7 +69,7 @@ _FIXES: dict[str, str] = {
     VendorErrorCode.UNAUTHORIZED: f"Set {KEY_SETTING} to an API key issued by Goody.",
     VendorErrorCode.NOT_FOUND: "Check the order id.",
     VendorErrorCode.INSUFFICIENT_FUNDS: "Check the Goody payment method or top up its balance.",
-    VendorErrorCode.INVALID_REQUEST: "Fix the request as Goody's message says.",
+    VendorErrorCode.INVALID_REQUEST: "Fix the request field that Goody's message names.",
 }
 
 
@@ -225,8 +225,10 @@ class GoodyVendorClient:
         recipient: dict[str, Any] = {
             "first_name": first_name or request.recipient_name,
             "last_name": last_name,
-            "email": request.recipient_email,
         }
+        # Direct send needs no e-mail, and Goody's recipient schema marks it optional.
+        if request.recipient_email:
+            recipient["email"] = request.recipient_email
         if request.kind == "physical":
             recipient["mailing_address"] = _mailing_address(request, first_name, last_name)
         body: dict[str, Any] = {
@@ -297,7 +299,7 @@ class GoodyVendorClient:
             if matches(str(batch.get("customer_reference_id") or "")):
                 yield batch
 
-    def _pages(self, path: str, what: str) -> Iterator[dict[str, Any]]:
+    def _pages(self, path: str, resource: str) -> Iterator[dict[str, Any]]:
         """Yield the items of a paged list, stopping after ``lookup_pages`` pages."""
         for page in range(1, self.lookup_pages + 1):
             params = {"page": page, "per_page": PAGE_SIZE}
@@ -309,7 +311,7 @@ class GoodyVendorClient:
             total = (body.get("list_meta") or {}).get("total_count")
             if len(items) < PAGE_SIZE or (total is not None and page * PAGE_SIZE >= total):
                 return
-        logger.warning("Read %d pages of Goody %s and stopped", self.lookup_pages, what)
+        logger.warning("Read %d pages of Goody %s and stopped", self.lookup_pages, resource)
 
 
 _DEAD = frozenset({VendorStatus.FAILED, VendorStatus.CANCELLED})
@@ -417,9 +419,9 @@ def _json(response: httpx.Response, path: str) -> Any:
         raise _invalid_response(path, error) from error
 
 
-def _invalid_response(what: str, error: Exception) -> PermanentError:
+def _invalid_response(subject: str, error: Exception) -> PermanentError:
     return PermanentError(
-        f"Goody's response for {what} is not in the documented shape ({error!r}). Check that "
+        f"Goody's response for {subject} is not in the documented shape ({error!r}). Check that "
         "GIFTING_GOODY_BASE_URL points at the Goody API.",
         reason=VendorErrorCode.INVALID_RESPONSE,
     )

@@ -4,7 +4,7 @@ Every vendor adapter needs the same transport rules, so they live here once: a b
 key, a client-side rate limit, and retries with jittered backoff for timeouts, transport
 errors, 5xx and 429 (honouring ``Retry-After``). Any other 4xx is permanent, and the adapter
 turns it into a ``PermanentError`` with a ``VendorErrorCode`` through its ``error_for``
-callback, because only the adapter knows its vendor's error body.
+callback, because only the adapter can read its vendor's error body.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class VendorHttp:
         api_key: Bearer token. It is sent only in the ``Authorization`` header and never logged.
         error_for: Builds the ``PermanentError`` for a 4xx other than 429. It receives the
             response and the call's context, such as ``order 'abc'``.
-        key_setting: Environment variable that holds the key, named in configuration errors.
+        key_setting: Environment variable that contains the key, named in configuration errors.
         timeout: Seconds to wait for connect, each read and each write.
         max_attempts: Tries per call, counting the first, before a ``RetriableError`` escapes.
         backoff_base: Upper bound in seconds of the first retry's jittered wait.
