@@ -319,6 +319,13 @@ def migrate() -> None:
 @sandbox_app.command("start")
 def sandbox_start(
     accounts: Annotated[int, typer.Option(help="Accounts in the sample org.")] = 300,
+    ignore_idempotency_keys: Annotated[
+        bool,
+        typer.Option(
+            help="Make the vendor sandbox create a new order for every request, like a vendor "
+            "that does not deduplicate. Set GIFTING_VENDOR_FIND_BEFORE_CREATE=true with it."
+        ),
+    ] = False,
 ) -> None:
     """Serve both sandboxes in the foreground until Ctrl-C; flows find them automatically."""
     import threading
@@ -329,11 +336,13 @@ def sandbox_start(
 
     settings = load_settings()
     catalog = load_catalog(settings.config_dir)
-    with running_sandboxes(settings.home, catalog, now=datetime.now(UTC), accounts=accounts) as (
-        connection,
-        _salesforce,
-        _vendor,
-    ):
+    with running_sandboxes(
+        settings.home,
+        catalog,
+        now=datetime.now(UTC),
+        accounts=accounts,
+        honour_idempotency_keys=not ignore_idempotency_keys,
+    ) as (connection, _salesforce, _vendor):
         for name, value in connection.as_environment().items():
             console.print(f"{name}={value}")
         console.print("Sandboxes running; press Ctrl-C to stop.")

@@ -73,9 +73,19 @@ def sample_org_as_of(home: Path, now: datetime) -> datetime:
 
 @contextmanager
 def running_sandboxes(
-    home: Path, catalog: Catalog, *, now: datetime, accounts: int = 300, seed: int = 7
+    home: Path,
+    catalog: Catalog,
+    *,
+    now: datetime,
+    accounts: int = 300,
+    seed: int = 7,
+    honour_idempotency_keys: bool = True,
 ) -> Iterator[tuple[SandboxConnection, SalesforceSandbox, VendorSandbox]]:
-    """Generate the sample org, start both sandboxes and write their connection file."""
+    """Generate the sample org, start both sandboxes and write their connection file.
+
+    With ``honour_idempotency_keys`` false, the vendor sandbox creates an order for every
+    request, whatever its key, as a vendor that does not deduplicate would.
+    """
     spec = SampleOrgSpec(accounts=accounts, seed=seed, as_of=sample_org_as_of(home, now))
     store: OrgStore = generate_sample_org(spec)
     vendor_catalog = [item.model_dump(mode="json") for item in catalog.items]
@@ -83,7 +93,11 @@ def running_sandboxes(
     cert_dir.mkdir(parents=True, exist_ok=True)
     with (
         SalesforceSandbox(store, cert_dir=cert_dir, **SANDBOX_CREDENTIALS) as salesforce,
-        VendorSandbox(vendor_catalog, state_path=home / "vendor_orders.json") as vendor,
+        VendorSandbox(
+            vendor_catalog,
+            state_path=home / "vendor_orders.json",
+            honour_idempotency_keys=honour_idempotency_keys,
+        ) as vendor,
     ):
         connection = SandboxConnection(
             salesforce_login_url=salesforce.login_url,
