@@ -256,6 +256,8 @@ class GoodyVendorClient:
         Raises:
             RetriableError: The batch exists but Goody has not created its order yet.
         """
+        if not isinstance(batch, Mapping) or "id" not in batch:
+            raise _invalid_response("order batch", ValueError("no batch id"))
         reference = str(batch.get("customer_reference_id") or "").partition("/")[0]
         orders = batch.get("orders_preview") or []
         if not orders:

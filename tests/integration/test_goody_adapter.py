@@ -328,3 +328,12 @@ def test_client_side_rate_limit_paces_requests(goody: GoodyReplay) -> None:
     assert len(goody.received) == 3
     assert len(waits) == 2
     assert all(wait > 0.5 for wait in waits)
+
+
+def test_malformed_batch_is_invalid_response(goody: GoodyReplay) -> None:
+    goody.script("POST /v1/order_batches", Reply(201, ["not", "a", "batch"]))
+
+    with client_for(goody) as client, pytest.raises(PermanentError) as caught:
+        client.place_order(CAKE, "gift-G-1")
+
+    assert caught.value.reason == "invalid_response"
