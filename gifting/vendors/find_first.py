@@ -142,6 +142,8 @@ class FindBeforeCreate:
 
 def _retry_wait(error: RetriableError, attempt: int, base: float) -> float | None:
     """Return the wait before the next create request, or ``None`` to give up now."""
+    # NOTE: full jitter can pick a wait near 0, so a vendor whose search shows a new order only
+    # after a delay needs a minimum wait here before this wrapper can protect it.
     if error.retry_after is not None:
         return error.retry_after if error.retry_after <= MAX_BACKOFF_S else None
     return backoff_delay(attempt, base)
