@@ -396,7 +396,7 @@ def secrets_create(
 
 
 def _save_secret_block(name: str, value: str, *, overwrite: bool) -> str:
-    """Save one Secret block and return what happened, for the command's table."""
+    """Save one Secret block and return the outcome that the command prints."""
     from prefect.blocks.system import Secret
 
     try:

@@ -75,8 +75,8 @@ def load_settings_with_secrets() -> GiftingSettings:
     rotated secret takes effect at the next run.
 
     Raises:
-        ConfigurationError: A required setting is in neither the environment nor a block; the
-            message names both the variable and the block it was looked up in.
+        ConfigurationError: A required setting is in neither the environment nor a block. The
+            message names both the variable and the block.
     """
     prefix = SecretBlockSettings().secret_block_prefix
     if prefix is None:

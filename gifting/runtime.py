@@ -32,8 +32,8 @@ def load_settings(secrets: Mapping[str, str] | None = None) -> GiftingSettings:
     """Read settings; without a configured Salesforce, fall back to running local sandboxes.
 
     Args:
-        secrets: Values of secret settings from elsewhere than the environment, such as Prefect
-            Secret blocks, keyed by setting name; the environment wins where it sets one too.
+        secrets: Values of secret settings from outside the environment, such as Prefect Secret
+            blocks, keyed by setting name. A value that the environment also sets is ignored.
     """
     settings = GiftingSettings(
         **{

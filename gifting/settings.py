@@ -169,7 +169,7 @@ class GiftingSettings(BaseSettings):
 
 
 class SecretBlockSettings(BaseSettings):
-    """Where secrets come from when the environment lacks them: Prefect Secret blocks.
+    """The Prefect Secret blocks that secrets come from when the environment lacks them.
 
     With ``GIFTING_SECRET_BLOCK_PREFIX=gifting``, a secret setting such as
     ``salesforce_password`` that is not in the environment is read from the Secret block

@@ -1,6 +1,6 @@
 """What it takes to log in to Salesforce, one class per OAuth flow the product supports.
 
-| mode | class | holds | logs in again on expiry |
+| mode | class | contains | logs in again on expiry |
 |---|---|---|---|
 | ``password`` | ``SalesforceCredentials`` | app key and secret, user, password, token | yes |
 | ``jwt`` | ``JwtBearerCredentials`` | app key, user, RSA private key | yes |
@@ -49,7 +49,7 @@ class _Connection:
 
     mode: ClassVar[AuthMode]
     can_reconnect: ClassVar[bool] = True
-    # The settings a rejected login asks the operator to check.
+    # The settings that the error of a rejected login names for the operator to check.
     setting_names: ClassVar[tuple[str, ...]] = ()
 
     @property
@@ -102,7 +102,7 @@ class JwtBearerCredentials(_Connection):
     """OAuth 2.0 JWT bearer flow: an assertion for ``username`` signed with the app's RSA key.
 
     Attributes:
-        private_key: PEM text of the RSA private key whose certificate the connected app holds.
+        private_key: PEM text of the RSA private key whose certificate the connected app stores.
         audience: The ``aud`` claim; None uses ``login_url``. Salesforce expects
             ``https://login.salesforce.com`` or ``https://test.salesforce.com`` there, even when
             the token request goes to a My Domain URL.
@@ -186,7 +186,8 @@ class ClientCredentials(_Connection):
 class SessionIdCredentials(_Connection):
     """An access token obtained elsewhere, such as from ``sf org display``.
 
-    It cannot be renewed: when Salesforce expires it, the sync stops and asks for a new one.
+    It cannot be renewed: when Salesforce expires it, the sync stops with an error that requests
+    a new one.
     """
 
     instance_url: str

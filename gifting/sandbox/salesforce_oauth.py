@@ -148,7 +148,7 @@ class TokenEndpoint:
 
 
 def _load_public_key(pem: bytes) -> RSAPublicKey:
-    """Return the RSA public key in a PEM certificate or public key, as a connected app holds it."""
+    """Return the RSA key in a PEM certificate or public key, as a connected app stores it."""
     if b"BEGIN CERTIFICATE" in pem:
         key: Any = x509.load_pem_x509_certificate(pem).public_key()
     else:
@@ -177,8 +177,8 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
     return unquote(client_id), unquote(client_secret)
 
 
-def _equal(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
+def _equal(actual: str, expected: str) -> bool:
+    return hmac.compare_digest(actual.encode(), expected.encode())
 
 
 def _form_value(form: dict[str, list[str]], name: str) -> str:

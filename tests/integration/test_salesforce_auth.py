@@ -279,9 +279,15 @@ def test_client_credentials_over_basic_auth(sandbox: SalesforceSandbox) -> None:
 
 
 def test_client_credentials_without_run_as_user(sample_org: OrgStore, tmp_path: Path) -> None:
-    with SalesforceSandbox(
-        sample_org, cert_dir=tmp_path / "certs", client_credentials_user=None, **SANDBOX_CREDENTIALS
-    ) as server, pytest.raises(ConfigurationError, match="no client credentials user enabled"):
+    with (
+        SalesforceSandbox(
+            sample_org,
+            cert_dir=tmp_path / "certs",
+            client_credentials_user=None,
+            **SANDBOX_CREDENTIALS,
+        ) as server,
+        pytest.raises(ConfigurationError, match="no client credentials user enabled"),
+    ):
         SalesforceSession.login(_client_credentials(server))
 
 
