@@ -25,6 +25,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine
 
 from gifting.errors import ConfigurationError
+from gifting.runtime import Runtime
 from gifting.salesforce.credentials import (
     JWT_BEARER_GRANT,
     ClientCredentials,
@@ -32,7 +33,6 @@ from gifting.salesforce.credentials import (
     JwtBearerCredentials,
     SalesforceCredentials,
     SessionIdCredentials,
-    credentials_from_settings,
 )
 from gifting.salesforce.session import SalesforceSession, SessionExpired
 from gifting.salesforce.sync import sync_object
@@ -149,7 +149,7 @@ def test_mode_logs_in_and_renews_session(
     assert result.seen == sample_org.count("Account")
 
 
-def test_settings_build_each_mode(
+def test_runtime_logs_in_each_mode(
     sandbox: SalesforceSandbox, app_key: rsa.RSAPrivateKey, tmp_path: Path
 ) -> None:
     key_file = tmp_path / "server.key"
@@ -174,9 +174,10 @@ def test_settings_build_each_mode(
         ),
     }
     for mode, values in settings.items():
-        credentials = credentials_from_settings(values, api_version="62.0")
-        assert credentials.mode == mode
-        page = SalesforceSession.login(credentials).query("SELECT Id FROM Account LIMIT 1")
+        runtime = Runtime(values)
+        assert runtime.salesforce_credentials.mode == mode
+        assert runtime.salesforce_credentials.api_version == "62.0"
+        page = runtime.salesforce_session.query("SELECT Id FROM Account LIMIT 1")
         assert page["totalSize"] == 1
 
 

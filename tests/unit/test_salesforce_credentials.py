@@ -153,25 +153,35 @@ def test_session_id_mode_is_a_real_org() -> None:
     assert not credentials.can_reconnect
 
 
-@pytest.mark.parametrize(
-    ("mode", "extra", "expected"),
-    [
-        (
-            "password",
-            {"salesforce_username": "sync@acme.test", "salesforce_client_id": "3MVG9"},
-            SalesforceCredentials,
-        ),
-        ("client_credentials", {"salesforce_client_id": "3MVG9"}, ClientCredentials),
-    ],
-)
-def test_repr_hides_secrets(mode: str, extra: dict[str, str], expected: type) -> None:
-    settings = _settings(salesforce_auth=mode, salesforce_login_url=LOGIN_URL, **extra, **SECRETS)
-    credentials = credentials_from_settings(settings, api_version="62.0")
-    assert isinstance(credentials, expected)
-    texts = [repr(settings), str(settings), repr(credentials), str(credentials)]
-    for secret in SECRETS.values():
-        for text in texts:
-            assert secret not in text
+def test_repr_hides_secrets_in_every_mode(rsa_key: rsa.RSAPrivateKey) -> None:
+    key_text = _pem(rsa_key).decode()
+    extra = {
+        "password": {"salesforce_username": "sync@acme.test", "salesforce_client_id": "3MVG9"},
+        "jwt": {
+            "salesforce_username": "sync@acme.test",
+            "salesforce_client_id": "3MVG9",
+            "salesforce_private_key": key_text,
+        },
+        "client_credentials": {"salesforce_client_id": "3MVG9"},
+        "session_id": {"salesforce_instance_url": LOGIN_URL},
+    }
+    expected = {
+        "password": SalesforceCredentials,
+        "jwt": JwtBearerCredentials,
+        "client_credentials": ClientCredentials,
+        "session_id": SessionIdCredentials,
+    }
+    secrets = [*SECRETS.values(), key_text.splitlines()[3]]
+    for mode, values in extra.items():
+        settings = _settings(
+            salesforce_auth=mode, salesforce_login_url=LOGIN_URL, **values, **SECRETS
+        )
+        credentials = credentials_from_settings(settings, api_version="62.0")
+        assert isinstance(credentials, expected[mode])
+        texts = [repr(settings), str(settings), repr(credentials), str(credentials)]
+        for secret in secrets:
+            for text in texts:
+                assert secret not in text, mode
 
 
 def test_jwt_assertion_is_signed_rs256(key_file: Path, rsa_key: rsa.RSAPrivateKey) -> None:
