@@ -22,6 +22,8 @@ from gifting.settings import (
 
 logger = logging.getLogger(__name__)
 
+_PRIVATE_KEY_FILE = "GIFTING_SALESFORCE_PRIVATE_KEY_FILE"
+
 
 def resolve_as_of(as_of: datetime | None) -> datetime:
     """Return ``as_of`` as naive UTC; the flow reads the clock here and nowhere else."""
@@ -55,6 +57,8 @@ def read_secret_blocks(prefix: str) -> tuple[dict[str, str], dict[str, str]]:
     for setting in SECRET_SETTINGS:
         if environment_variable(setting) in os.environ:
             continue
+        if setting == "salesforce_private_key" and _PRIVATE_KEY_FILE in os.environ:
+            continue  # a key file in the environment wins over the block, like any variable
         name = secret_block_name(prefix, setting)
         try:
             block = Secret.load(name)
@@ -62,9 +66,7 @@ def read_secret_blocks(prefix: str) -> tuple[dict[str, str], dict[str, str]]:
             not_found[setting] = name
             continue
         values[setting] = str(block.get())
-    logger.info(
-        "read %d secret settings from Prefect Secret blocks %s-*", len(values), prefix
-    )  # fmt: skip
+    logger.info("read %d secret settings from Prefect Secret blocks %s-*", len(values), prefix)
     return values, not_found
 
 
@@ -109,7 +111,7 @@ def secret_values_from_environment() -> dict[str, str]:
         for setting in SECRET_SETTINGS
         if os.environ.get(environment_variable(setting))
     }
-    key_file = os.environ.get("GIFTING_SALESFORCE_PRIVATE_KEY_FILE")
+    key_file = os.environ.get(_PRIVATE_KEY_FILE)
     if "salesforce_private_key" not in values and key_file:
         values["salesforce_private_key"] = read_private_key_file(Path(key_file))
     return values

@@ -17,7 +17,7 @@ from gifting.errors import ConfigurationError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # The settings each Salesforce authentication mode needs; an inner tuple lists alternatives.
-# Every mode but session_id also needs salesforce_login_url, which selects a real org at all.
+# Setting salesforce_login_url, or salesforce_instance_url for session_id, selects a real org.
 SALESFORCE_REQUIRED_SETTINGS: dict[str, tuple[tuple[str, ...], ...]] = {
     "password": (
         ("salesforce_login_url",),

@@ -102,15 +102,18 @@ def _set_org(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_flow_settings_read_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     Secret(value=PASSWORD).save("read-test-salesforce-password", overwrite=True)
     Secret(value="from-block").save("read-test-salesforce-client-secret", overwrite=True)
+    Secret(value="key-from-block").save("read-test-salesforce-private-key", overwrite=True)
     _set_org(monkeypatch)
     monkeypatch.setenv("GIFTING_SECRET_BLOCK_PREFIX", "read-test")
     monkeypatch.setenv("GIFTING_SALESFORCE_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("GIFTING_SALESFORCE_PRIVATE_KEY_FILE", "/etc/gifting/server.key")
     settings = load_settings_with_secrets()
     assert settings.salesforce_password is not None
     assert settings.salesforce_password.get_secret_value() == PASSWORD
     assert settings.salesforce_client_secret is not None
-    # The environment wins over a block.
+    # The environment wins over a block, and a key file over a key block.
     assert settings.salesforce_client_secret.get_secret_value() == CLIENT_SECRET
+    assert settings.salesforce_private_key is None
     assert PASSWORD not in repr(settings)
 
 
