@@ -77,7 +77,8 @@ class SalesforceSandbox:
         jwt_public_key: PEM certificate or public key that verifies JWT bearer assertions; None
             rejects that grant.
         jwt_audiences: Accepted ``aud`` claims besides ``login_url``.
-        client_credentials_user: Run-as user of the client credentials grant; None rejects it.
+        client_credentials: Whether the client credentials grant is enabled; its sessions run as
+            ``username``.
     """
 
     def __init__(
@@ -97,7 +98,7 @@ class SalesforceSandbox:
         api_request_limit: int = 100_000,
         jwt_public_key: bytes | None = None,
         jwt_audiences: Sequence[str] = (),
-        client_credentials_user: str | None = "integration@sandbox.gifting.local",
+        client_credentials: bool = True,
     ) -> None:
         self.store = store
         self.api_version = api_version
@@ -109,7 +110,7 @@ class SalesforceSandbox:
             password=password + security_token,
             jwt_public_key=jwt_public_key,
             jwt_audiences=tuple(jwt_audiences),
-            client_credentials_user=client_credentials_user,
+            client_credentials_user=username if client_credentials else None,
         )
         self._token_endpoint: TokenEndpoint | None = None
         self._address = (host, port)

@@ -284,7 +284,7 @@ def test_client_credentials_without_run_as_user(sample_org: OrgStore, tmp_path: 
         SalesforceSandbox(
             sample_org,
             cert_dir=tmp_path / "certs",
-            client_credentials_user=None,
+            client_credentials=False,
             **SANDBOX_CREDENTIALS,
         ) as server,
         pytest.raises(ConfigurationError, match="no client credentials user enabled"),
