@@ -154,7 +154,7 @@ def _load_public_key(pem: bytes) -> RSAPublicKey:
     else:
         key = load_pem_public_key(pem)
     if not isinstance(key, RSAPublicKey):
-        raise ValueError("the JWT certificate must hold an RSA public key, for RS256")
+        raise ValueError("the JWT certificate must contain an RSA public key, for RS256")
     return key
 
 

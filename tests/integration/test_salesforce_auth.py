@@ -1,7 +1,7 @@
 """Every Salesforce authentication mode over real HTTPS, through the real client, to the sandbox.
 
 The sandbox's token endpoint verifies JWT assertions against a certificate made here, the way a
-connected app holds one, so a wrong key, issuer, audience, subject or expiry fails as Salesforce
+connected app stores one, so a wrong key, issuer, audience, subject or expiry fails as Salesforce
 fails it. No secret may show in a log record, an exception or a ``repr`` on any path.
 """
 
