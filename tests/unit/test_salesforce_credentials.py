@@ -6,6 +6,7 @@ in a settings or credentials ``repr``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import jwt
@@ -61,8 +62,6 @@ def key_file(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> Path:
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep GIFTING_* variables of the shell that runs the tests out of these settings."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("GIFTING_"):
             monkeypatch.delenv(name)
