@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 sandbox_app = typer.Typer(help="The local Salesforce and vendor sandboxes.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+secrets_app = typer.Typer(help="Prefect Secret blocks that hold the settings' secrets.")
+app.add_typer(secrets_app, name="secrets")
 console = Console()
 
 SAMPLE_HISTORY_DAYS = 730
@@ -37,10 +39,11 @@ def _fail(error: Exception) -> None:
 
 def _open_checked_runtime() -> Runtime:
     """Validate settings, config files and the warehouse before a flow starts, or exit with why."""
-    from gifting.runtime import Runtime, load_settings
+    from flows.runtime import load_settings_with_secrets
+    from gifting.runtime import Runtime
 
     try:
-        runtime = Runtime(load_settings())
+        runtime = Runtime(load_settings_with_secrets())
         runtime.validate()
     except GiftingError as error:
         _fail(error)
@@ -55,10 +58,10 @@ def run(
     ] = SAMPLE_HISTORY_DAYS,
 ) -> None:
     """Run the whole pipeline; without a configured org it starts both sandboxes first."""
-    from gifting.runtime import load_settings
+    from flows.runtime import load_settings_with_secrets
 
     try:
-        settings = load_settings()
+        settings = load_settings_with_secrets()
         if settings.uses_salesforce_sandbox or settings.uses_vendor_sandbox:
             _run_with_sandboxes(settings.home, accounts, replay_days)
         else:
@@ -350,6 +353,69 @@ def sandbox_start(
             threading.Event().wait()
         except KeyboardInterrupt:
             console.print("stopped")
+
+
+@secrets_app.command("create")
+def secrets_create(
+    prefix: Annotated[
+        str | None,
+        typer.Option(
+            help="Block name prefix; default: GIFTING_SECRET_BLOCK_PREFIX, else gifting.",
+            show_default=False,
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace blocks that exist, to rotate a secret.")
+    ] = False,
+) -> None:
+    """Save each secret GIFTING_* variable of this shell as a Prefect Secret block.
+
+    Flows read the blocks at start when GIFTING_SECRET_BLOCK_PREFIX is set. Values are never shown.
+
+    A GIFTING_SALESFORCE_PRIVATE_KEY_FILE is saved as the key's text, so workers need no key file.
+    """
+    from flows.runtime import secret_values_from_environment
+    from gifting.settings import SecretBlockSettings, environment_variable, secret_block_name
+
+    try:
+        block_prefix = prefix or SecretBlockSettings().secret_block_prefix or "gifting"
+        if prefix is not None:
+            SecretBlockSettings(secret_block_prefix=prefix)
+        values = secret_values_from_environment()
+    except GiftingError as error:
+        _fail(error)
+    if not values:
+        _fail(
+            GiftingError(
+                "no secret GIFTING_* variable is set in this shell: export the ones your "
+                "authentication mode needs (see docs/configuration.md) and run this again"
+            )
+        )
+    for setting, value in values.items():
+        name = secret_block_name(block_prefix, setting)
+        result = _save_secret_block(name, value, overwrite=overwrite)
+        source = environment_variable(setting)
+        if setting == "salesforce_private_key" and source not in os.environ:
+            source = "GIFTING_SALESFORCE_PRIVATE_KEY_FILE"
+        console.print(f"{name} (from {source}): {result}", soft_wrap=True)
+    console.print(
+        f"Set GIFTING_SECRET_BLOCK_PREFIX={block_prefix} where the flows run, and unset the "
+        "variables above there."
+    )
+
+
+def _save_secret_block(name: str, value: str, *, overwrite: bool) -> str:
+    """Save one Secret block and return the outcome that the command prints."""
+    from prefect.blocks.system import Secret
+
+    try:
+        Secret(value=value).save(name, overwrite=overwrite)
+    except ValueError as error:
+        # Prefect raises ValueError when the block exists and overwrite is off.
+        if "already in use" not in str(error):
+            raise
+        return "exists; kept (pass --overwrite to replace it)"
+    return "saved" if overwrite else "created"
 
 
 def main() -> None:

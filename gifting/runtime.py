@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -14,11 +16,11 @@ from sqlalchemy import Engine
 from gifting.config import Catalog, ProgramConfig, load_catalog, load_program
 from gifting.errors import ConfigurationError
 from gifting.personalization.notes import check_templates, note_environment
-from gifting.salesforce.client import SalesforceCredentials
 from gifting.salesforce.config import FieldMapping, load_field_mapping
+from gifting.salesforce.credentials import Credentials, credentials_from_settings
 from gifting.salesforce.session import SalesforceSession
 from gifting.sandbox.launch import read_connection_file
-from gifting.settings import GiftingSettings
+from gifting.settings import GiftingSettings, environment_variable
 from gifting.vendors.base import GiftVendor
 from gifting.vendors.factory import build_vendor
 from gifting.warehouse import create_warehouse_engine, migrate
@@ -26,9 +28,20 @@ from gifting.warehouse import create_warehouse_engine, migrate
 logger = logging.getLogger(__name__)
 
 
-def load_settings() -> GiftingSettings:
-    """Read settings; without a configured Salesforce, fall back to running local sandboxes."""
-    settings = GiftingSettings()
+def load_settings(secrets: Mapping[str, str] | None = None) -> GiftingSettings:
+    """Read settings; without a configured Salesforce, fall back to running local sandboxes.
+
+    Args:
+        secrets: Values of secret settings from outside the environment, such as Prefect Secret
+            blocks, keyed by setting name. A value that the environment also sets is ignored.
+    """
+    settings = GiftingSettings(
+        **{
+            name: value
+            for name, value in (secrets or {}).items()
+            if environment_variable(name) not in os.environ
+        }
+    )
     if settings.uses_salesforce_sandbox or settings.uses_vendor_sandbox:
         sandbox = read_connection_file(settings.home)
         if sandbox is not None:
@@ -36,7 +49,7 @@ def load_settings() -> GiftingSettings:
                 key.removeprefix("GIFTING_").lower(): value
                 for key, value in sandbox.as_environment().items()
             }
-            if settings.salesforce_login_url is not None:
+            if not settings.uses_salesforce_sandbox:
                 overrides = {k: v for k, v in overrides.items() if not k.startswith("salesforce")}
             if not settings.uses_vendor_sandbox:
                 overrides = {k: v for k, v in overrides.items() if not k.startswith("vendor")}
@@ -83,25 +96,23 @@ class Runtime:
         return load_field_mapping(self.settings.config_dir)
 
     @cached_property
-    def salesforce_session(self) -> SalesforceSession:
-        """Log in once per run; the session logs in again by itself when Salesforce expires it."""
-        settings = self.settings
-        if settings.salesforce_login_url is None:
+    def salesforce_credentials(self) -> Credentials:
+        """Build the configured mode's credentials; reads and checks a JWT private key file."""
+        if self.settings.uses_salesforce_sandbox:
             raise ConfigurationError(
                 "no Salesforce org configured: set GIFTING_SALESFORCE_LOGIN_URL and its "
                 "credentials, or start the local sandbox with `gifting sandbox start`"
             )
-        credentials = SalesforceCredentials(
-            login_url=settings.salesforce_login_url,
-            username=settings.salesforce_username or "",
-            password=_secret(settings.salesforce_password),
-            security_token=_secret(settings.salesforce_security_token),
-            client_id=settings.salesforce_client_id or "",
-            client_secret=_secret(settings.salesforce_client_secret),
-            api_version=settings.salesforce_api_version,
-            ca_bundle=settings.salesforce_ca_bundle,
+        return credentials_from_settings(
+            self.settings, api_version=self.salesforce_mapping.connection.api_version
         )
-        return SalesforceSession.login(credentials, options=self.salesforce_mapping.sync)
+
+    @cached_property
+    def salesforce_session(self) -> SalesforceSession:
+        """Log in once per run; the session logs in again by itself when Salesforce expires it."""
+        return SalesforceSession.login(
+            self.salesforce_credentials, options=self.salesforce_mapping.sync
+        )
 
     @property
     def salesforce(self) -> Salesforce:
@@ -116,6 +127,8 @@ class Runtime:
     def validate(self) -> None:
         """Load and check every config file and template now, before any work starts."""
         _ = self.program, self.catalog, self.notes, self.salesforce_mapping, self.engine
+        if not self.settings.uses_salesforce_sandbox:
+            _ = self.salesforce_credentials
 
     def close(self) -> None:
         if "vendor" in self.__dict__:

@@ -6,15 +6,63 @@ the two local sandboxes on free loopback ports. Production sets the Salesforce a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gifting.errors import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# The settings each Salesforce authentication mode needs; an inner tuple lists alternatives.
+# Setting salesforce_login_url, or salesforce_instance_url for session_id, selects a real org.
+SALESFORCE_REQUIRED_SETTINGS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "password": (
+        ("salesforce_login_url",),
+        ("salesforce_username",),
+        ("salesforce_password",),
+        ("salesforce_client_id",),
+        ("salesforce_client_secret",),
+    ),
+    "jwt": (
+        ("salesforce_login_url",),
+        ("salesforce_username",),
+        ("salesforce_client_id",),
+        ("salesforce_private_key_file", "salesforce_private_key"),
+    ),
+    "client_credentials": (
+        ("salesforce_login_url",),
+        ("salesforce_client_id",),
+        ("salesforce_client_secret",),
+    ),
+    "session_id": (("salesforce_instance_url",), ("salesforce_session_id",)),
+}
+
+# Settings that hold secrets. Each may come from a Prefect Secret block instead of the
+# environment; flows/runtime.py resolves the blocks, because this package never imports Prefect.
+SECRET_SETTINGS = (
+    "salesforce_password",
+    "salesforce_security_token",
+    "salesforce_client_secret",
+    "salesforce_private_key",
+    "salesforce_session_id",
+    "vendor_api_key",
+    "goody_api_key",
+)
+_BLOCK_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def secret_block_name(prefix: str, setting: str) -> str:
+    """Return the Secret block that holds ``setting``, such as ``gifting-salesforce-password``."""
+    return f"{prefix}-{setting.replace('_', '-')}"
+
+
+def environment_variable(setting: str) -> str:
+    """Return the environment variable of a setting, such as ``GIFTING_SALESFORCE_PASSWORD``."""
+    return f"GIFTING_{setting.upper()}"
 
 
 def _default_config_dir() -> Path:
@@ -33,6 +81,11 @@ class GiftingSettings(BaseSettings):
     )
     config_dir: Path = Field(default_factory=_default_config_dir)
 
+    salesforce_auth: str = Field(
+        "password",
+        description="OAuth flow that logs in to Salesforce: password, jwt, client_credentials "
+        "or session_id.",
+    )
     salesforce_login_url: str | None = Field(
         None,
         description="Base URL that issues OAuth tokens, such as https://login.salesforce.com or a "
@@ -43,7 +96,24 @@ class GiftingSettings(BaseSettings):
     salesforce_security_token: SecretStr | None = None
     salesforce_client_id: str | None = None
     salesforce_client_secret: SecretStr | None = None
-    salesforce_api_version: str = "62.0"
+    salesforce_private_key: SecretStr | None = Field(
+        None, description="PEM text of the JWT signing key; or set salesforce_private_key_file."
+    )
+    salesforce_private_key_file: Path | None = Field(
+        None, description="PEM file of the connected app's RSA private key (jwt mode)."
+    )
+    salesforce_jwt_audience: str | None = Field(
+        None, description="The JWT aud claim; unset: the login URL."
+    )
+    salesforce_session_id: SecretStr | None = Field(
+        None, description="An existing access token (session_id mode); it cannot be renewed."
+    )
+    salesforce_instance_url: str | None = Field(
+        None, description="The org's instance URL that goes with salesforce_session_id."
+    )
+    salesforce_api_version: str | None = Field(
+        None, description="Overrides connection.api_version in config/salesforce.yaml."
+    )
     salesforce_ca_bundle: Path | None = Field(
         None, description="PEM file that signs the Salesforce server; unset: the system store."
     )
@@ -78,22 +148,32 @@ class GiftingSettings(BaseSettings):
     )
     goody_rate_limit_per_second: float = Field(2.0, gt=0)
 
+    @field_validator("salesforce_auth")
+    @classmethod
+    def _check_auth_mode(cls, mode: str) -> str:
+        if mode not in SALESFORCE_REQUIRED_SETTINGS:
+            raise ConfigurationError(
+                f"GIFTING_SALESFORCE_AUTH is {mode!r}, which is not an authentication mode: "
+                "use " + ", ".join(SALESFORCE_REQUIRED_SETTINGS)
+            )
+        return mode
+
     @model_validator(mode="after")
     def _check_salesforce_credentials(self) -> GiftingSettings:
-        if self.salesforce_login_url is None:
+        if self.uses_salesforce_sandbox:
             return self
-        required = {
-            "GIFTING_SALESFORCE_USERNAME": self.salesforce_username,
-            "GIFTING_SALESFORCE_PASSWORD": self.salesforce_password,
-            "GIFTING_SALESFORCE_CLIENT_ID": self.salesforce_client_id,
-            "GIFTING_SALESFORCE_CLIENT_SECRET": self.salesforce_client_secret,
-        }
-        missing = sorted(name for name, value in required.items() if value is None)
+        missing = [
+            " or ".join(environment_variable(field) for field in alternatives)
+            for alternatives in SALESFORCE_REQUIRED_SETTINGS[self.salesforce_auth]
+            if all(getattr(self, field) is None for field in alternatives)
+        ]
         if missing:
             raise ConfigurationError(
-                "GIFTING_SALESFORCE_LOGIN_URL is set but these variables are missing: "
-                + ", ".join(missing)
-                + ". Set them, or unset GIFTING_SALESFORCE_LOGIN_URL to use the local sandbox."
+                f"GIFTING_SALESFORCE_AUTH is {self.salesforce_auth} but these settings are "
+                "missing: " + ", ".join(missing) + ". Set them as environment variables or in "
+                "Prefect Secret blocks (see GIFTING_SECRET_BLOCK_PREFIX), or unset "
+                "GIFTING_SALESFORCE_LOGIN_URL and GIFTING_SALESFORCE_INSTANCE_URL to use the "
+                "local sandbox."
             )
         return self
 
@@ -124,8 +204,34 @@ class GiftingSettings(BaseSettings):
 
     @property
     def uses_salesforce_sandbox(self) -> bool:
-        return self.salesforce_login_url is None
+        """Return True when no org is configured, so the pipeline starts the local sandbox."""
+        return self.salesforce_login_url is None and self.salesforce_instance_url is None
 
     @property
     def uses_vendor_sandbox(self) -> bool:
         return self.vendor == "sandbox" and self.vendor_base_url is None
+
+
+class SecretBlockSettings(BaseSettings):
+    """The Prefect Secret blocks that secrets come from when the environment lacks them.
+
+    With ``GIFTING_SECRET_BLOCK_PREFIX=gifting``, a secret setting such as
+    ``salesforce_password`` that is not in the environment is read from the Secret block
+    ``gifting-salesforce-password``. ``gifting secrets create`` writes those blocks.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GIFTING_", extra="ignore")
+
+    secret_block_prefix: str | None = Field(
+        None, description="Prefix of the Prefect Secret blocks that hold the secret settings."
+    )
+
+    @field_validator("secret_block_prefix")
+    @classmethod
+    def _check_prefix(cls, prefix: str | None) -> str | None:
+        if prefix is not None and not _BLOCK_NAME.match(prefix):
+            raise ConfigurationError(
+                f"GIFTING_SECRET_BLOCK_PREFIX is {prefix!r}, but Prefect block names take only "
+                "lowercase letters, digits and single dashes: use a value such as gifting-prod"
+            )
+        return prefix

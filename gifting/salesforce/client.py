@@ -1,14 +1,16 @@
 """Connect to Salesforce through simple-salesforce, over a session we configure ourselves.
 
 We request the OAuth token ourselves instead of using simple-salesforce's login helpers, because
-those post only to ``https://{domain}.salesforce.com`` (simple-salesforce 1.12). Requesting it
-from a configurable base URL covers My Domain, sandbox orgs and the local Salesforce sandbox.
+``SalesforceLogin`` posts only to ``https://{domain}.salesforce.com`` (simple-salesforce 1.12.10,
+for its password, JWT and client credentials flows alike). Requesting it from a configurable base
+URL covers My Domain, sandbox orgs and the local Salesforce sandbox. The client itself is
+simple-salesforce's, built from ``instance_url`` and ``session_id`` as its documentation shows for
+an existing session.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,28 +18,18 @@ import requests
 from simple_salesforce import Salesforce
 
 from gifting.errors import ConfigurationError, PermanentError, RetriableError
+from gifting.salesforce.credentials import (
+    Credentials,
+    SalesforceCredentials,
+    SessionIdCredentials,
+    TokenCredentials,
+)
+
+__all__ = ["SalesforceCredentials", "build_http_session", "connect", "request_token"]
 
 logger = logging.getLogger(__name__)
 
 TOKEN_PATH = "/services/oauth2/token"
-
-
-@dataclass(frozen=True)
-class SalesforceCredentials:
-    """Username-password OAuth credentials; ``repr`` hides the secrets."""
-
-    login_url: str
-    username: str
-    password: str
-    security_token: str
-    client_id: str
-    client_secret: str
-    api_version: str = "62.0"
-    ca_bundle: Path | None = None
-    timeout_s: float = 30.0
-
-    def __repr__(self) -> str:
-        return f"SalesforceCredentials(login_url={self.login_url!r}, username={self.username!r})"
 
 
 def build_http_session(ca_bundle: Path | None) -> requests.Session:
@@ -53,19 +45,13 @@ def build_http_session(ca_bundle: Path | None) -> requests.Session:
     return session
 
 
-def request_token(credentials: SalesforceCredentials, session: requests.Session) -> tuple[str, str]:
-    """Run the OAuth 2 username-password flow and return ``(access_token, instance_url)``."""
+def request_token(credentials: TokenCredentials, session: requests.Session) -> tuple[str, str]:
+    """Run the OAuth 2 flow of ``credentials`` and return ``(access_token, instance_url)``."""
     url = credentials.login_url.rstrip("/") + TOKEN_PATH
-    form = {
-        "grant_type": "password",
-        "client_id": credentials.client_id,
-        "client_secret": credentials.client_secret,
-        "username": credentials.username,
-        "password": credentials.password + credentials.security_token,
-    }
     try:
-        response = session.post(url, data=form, timeout=credentials.timeout_s)
+        response = session.post(url, data=credentials.token_form(), timeout=credentials.timeout_s)
     except requests.RequestException as error:
+        # The exception text names the URL and the failure, never the form that carried secrets.
         raise RetriableError(f"Salesforce token request to {url} failed: {error}") from error
     if response.status_code >= 500:
         raise RetriableError(
@@ -73,11 +59,16 @@ def request_token(credentials: SalesforceCredentials, session: requests.Session)
         )
     body = _json_object(response)
     if response.status_code != 200:
+        logger.error(
+            "Salesforce rejected the %s login for %s: %s",
+            credentials.mode, credentials.principal, body.get("error", response.status_code),
+        )  # fmt: skip
         raise ConfigurationError(
-            f"Salesforce rejected the login for {credentials.username!r} at {url}: "
-            f"{body.get('error', response.status_code)} ({body.get('error_description', '')}). "
-            "Check GIFTING_SALESFORCE_USERNAME, _PASSWORD, _SECURITY_TOKEN, _CLIENT_ID and "
-            "_CLIENT_SECRET."
+            f"Salesforce rejected the {credentials.mode} login for {credentials.principal} at "
+            f"{url}: {body.get('error', response.status_code)} "
+            f"({body.get('error_description', '')}). Check "
+            + ", ".join(credentials.setting_names)
+            + "."
         )
     token, instance_url = body.get("access_token"), body.get("instance_url")
     if not isinstance(token, str) or not isinstance(instance_url, str):
@@ -85,7 +76,9 @@ def request_token(credentials: SalesforceCredentials, session: requests.Session)
             f"Salesforce token endpoint {url} returned HTTP 200 without access_token and "
             "instance_url: check that GIFTING_SALESFORCE_LOGIN_URL points at a Salesforce login"
         )
-    logger.info("obtained a Salesforce session for %s", credentials.username)
+    logger.info(
+        "obtained a Salesforce session for %s (%s)", credentials.principal, credentials.mode
+    )
     return token, instance_url
 
 
@@ -101,10 +94,17 @@ def _json_object(response: requests.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def connect(credentials: SalesforceCredentials) -> Salesforce:
-    """Log in and return a simple-salesforce client bound to the org's instance."""
+def connect(credentials: Credentials) -> Salesforce:
+    """Log in and return a simple-salesforce client bound to the org's instance.
+
+    A ``SessionIdCredentials`` needs no login: the client uses its access token as it is.
+    """
     session = build_http_session(credentials.ca_bundle)
-    token, instance_url = request_token(credentials, session)
+    if isinstance(credentials, SessionIdCredentials):
+        token, instance_url = credentials.session_id, credentials.instance_url
+        logger.info("using an existing Salesforce session for %s", instance_url)
+    else:
+        token, instance_url = request_token(credentials, session)
     return Salesforce(
         instance_url=instance_url,
         session_id=token,

@@ -89,9 +89,18 @@ class SyncOptions(_Section):
     backoff_base_s: float = Field(default=1.0, ge=0.0)
 
 
+class ConnectionConfig(_Section):
+    """How the product talks to the org; credentials and the login URL are settings instead."""
+
+    # Pinned so that a simple-salesforce upgrade cannot change the API the field mapping was
+    # written against. Salesforce names versions NN.0, without the v of the URL path.
+    api_version: str = Field(default="62.0", pattern=r"^[1-9][0-9]\.0$")
+
+
 class FieldMapping(_Section):
     """Everything ``salesforce.yaml`` configures; ``FieldMapping()`` equals the shipped file."""
 
+    connection: ConnectionConfig = ConnectionConfig()
     trigger: TriggerConfig = TriggerConfig()
     recipient: RecipientConfig = RecipientConfig()
     opportunity: OpportunityConfig = OpportunityConfig()

@@ -31,8 +31,9 @@ from simple_salesforce.exceptions import (
 )
 
 from gifting.errors import PermanentError, RetriableError
-from gifting.salesforce.client import SalesforceCredentials, connect
+from gifting.salesforce.client import connect
 from gifting.salesforce.config import SyncOptions
+from gifting.salesforce.credentials import Credentials
 from gifting.vendors.retry import backoff_delay
 
 logger = logging.getLogger(__name__)
@@ -81,12 +82,12 @@ class SalesforceSession:
     def __init__(
         self,
         client: Salesforce,
-        credentials: SalesforceCredentials | None = None,
+        credentials: Credentials | None = None,
         *,
         options: SyncOptions | None = None,
         sleep: Callable[[float], None] = time.sleep,
         random_fraction: Callable[[], float] = random.random,
-        connector: Callable[[SalesforceCredentials], Salesforce] = connect,
+        connector: Callable[[Credentials], Salesforce] = connect,
     ) -> None:
         self._client = client
         self._credentials = credentials
@@ -97,7 +98,7 @@ class SalesforceSession:
         self.reconnects = 0
 
     @classmethod
-    def login(cls, credentials: SalesforceCredentials, **options: Any) -> SalesforceSession:
+    def login(cls, credentials: Credentials, **options: Any) -> SalesforceSession:
         """Log in with ``credentials`` and return a session that can log in again."""
         return cls(connect(credentials), credentials, **options)
 
@@ -110,19 +111,28 @@ class SalesforceSession:
         return self._credentials.timeout_s if self._credentials else DEFAULT_TIMEOUT_S
 
     def __repr__(self) -> str:
-        username = self._credentials.username if self._credentials else None
-        return f"SalesforceSession(instance={self._client.sf_instance!r}, username={username!r})"
+        principal = self._credentials.principal if self._credentials else None
+        return f"SalesforceSession(instance={self._client.sf_instance!r}, principal={principal!r})"
 
     def reconnect(self) -> None:
         """Request a new access token and swap the client, keeping the last API usage seen.
 
         Raises:
-            SessionExpired: The session was built without credentials, so it cannot log in.
+            SessionExpired: The session was built without credentials, or from a session id,
+                so it cannot log in.
         """
         if self._credentials is None:
             raise SessionExpired(
                 "the Salesforce session expired and this client has no credentials to log in "
                 "again: build it with SalesforceSession.login(credentials)"
+            )
+        if not self._credentials.can_reconnect:
+            logger.error("the Salesforce session id expired; a session id cannot log in again")
+            raise SessionExpired(
+                "the Salesforce session id in GIFTING_SALESFORCE_SESSION_ID expired or was "
+                "revoked, and a session id cannot log in again: set a new one, or switch "
+                "GIFTING_SALESFORCE_AUTH to jwt, client_credentials or password so the sync "
+                "renews its own sessions"
             )
         usage = self._client.api_usage
         self._client = self._connector(self._credentials)

@@ -48,6 +48,7 @@ class SandboxConnection:
     salesforce_ca_bundle: str
     vendor_base_url: str
     vendor_api_key: str
+    salesforce_auth: str = "password"
     # The sandbox publishes no rate limit; the client's default of 10 per second is a real vendor's.
     vendor_rate_limit_per_second: str = "500"
 

@@ -1,9 +1,10 @@
 """A loopback HTTPS server that speaks the part of the Salesforce REST API the product uses.
 
 ``simple_salesforce.Salesforce`` talks to it unchanged: get a token from
-``{login_url}/services/oauth2/token`` (OAuth 2 username-password flow), then pass
-``instance_url`` and the token as ``session_id``, with a ``requests.Session`` whose ``verify`` is
-``ca_pem_path``. The REST resources themselves live in ``salesforce_api``.
+``{login_url}/services/oauth2/token`` (password, JWT bearer or client credentials grant, see
+``salesforce_oauth``), then pass ``instance_url`` and the token as ``session_id``, with a
+``requests.Session`` whose ``verify`` is ``ca_pem_path``. The REST resources themselves live in
+``salesforce_api``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -27,6 +29,7 @@ from gifting.sandbox.certs import create_server_tls
 from gifting.sandbox.org import OrgStore, to_18
 from gifting.sandbox.salesforce_api import ApiError, ApiRequest, ApiResponse, SalesforceApi
 from gifting.sandbox.salesforce_http import SandboxHttpServer
+from gifting.sandbox.salesforce_oauth import ConnectedApp, TokenEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +74,11 @@ class SalesforceSandbox:
             ``stop()`` removes.
         api_request_limit: Daily API allocation: ``Sforce-Limit-Info`` and ``/limits`` report it,
             and API requests beyond it get 403 REQUEST_LIMIT_EXCEEDED.
+        jwt_public_key: PEM certificate or public key that verifies JWT bearer assertions; None
+            rejects that grant.
+        jwt_audiences: Accepted ``aud`` claims besides ``login_url``.
+        client_credentials: Whether the client credentials grant is enabled; its sessions run as
+            ``username``.
     """
 
     def __init__(
@@ -88,16 +96,23 @@ class SalesforceSandbox:
         port: int = 0,
         cert_dir: Path | None = None,
         api_request_limit: int = 100_000,
+        jwt_public_key: bytes | None = None,
+        jwt_audiences: Sequence[str] = (),
+        client_credentials: bool = True,
     ) -> None:
         self.store = store
         self.api_version = api_version
         self.api_request_limit = api_request_limit
-        self._credentials = {
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "username": username,
-            "password": password + security_token,
-        }
+        self._app = ConnectedApp(
+            client_id=client_id,
+            client_secret=client_secret,
+            username=username,
+            password=password + security_token,
+            jwt_public_key=jwt_public_key,
+            jwt_audiences=tuple(jwt_audiences),
+            client_credentials_user=username if client_credentials else None,
+        )
+        self._token_endpoint: TokenEndpoint | None = None
         self._address = (host, port)
         self._cert_dir = cert_dir
         self._temporary_cert_dir: Path | None = None
@@ -128,6 +143,11 @@ class SalesforceSandbox:
         tls = create_server_tls(cert_dir, [self._address[0], "localhost"])
         self._ca_pem_path = tls.ca_pem_path
         self._server = SandboxHttpServer(self._address, self.handle_request, tls.context)
+        # The sandbox's own URL is known only once the port is bound, and is always an audience.
+        audiences = (self.login_url, *self._app.jwt_audiences)
+        self._token_endpoint = TokenEndpoint(
+            replace(self._app, jwt_audiences=audiences), self._new_session
+        )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -245,8 +265,8 @@ class SalesforceSandbox:
             self._request_count += 1
         url = urlsplit(target)
         request = ApiRequest(method, url.path, parse_qs(url.query, keep_blank_values=True), body)
-        if url.path.rstrip("/") == _TOKEN_PATH:
-            return self._issue_token(request)
+        if url.path.rstrip("/") == _TOKEN_PATH and self._token_endpoint is not None:
+            return self._token_endpoint.handle(request, authorization)
         if url.path.rstrip("/") == "/services/data":
             # Salesforce lists its API versions without asking for a session.
             return ApiResponse(200, [self._version_entry()])
@@ -297,33 +317,9 @@ class SalesforceSandbox:
     def _version_entry(self) -> dict[str, str]:
         return {"url": f"/services/data/v{self.api_version}", "version": self.api_version}
 
-    # --- OAuth 2 username-password flow ------------------------------------------------------
+    # --- sessions ------------------------------------------------------------------------------
 
-    def _issue_token(self, request: ApiRequest) -> ApiResponse:
-        """Check the form fields of a token request and issue an access token.
-
-        Salesforce checks the connected app before the user, and reports each failure as
-        HTTP 400 with an OAuth error body, never with the REST API's error list.
-        """
-        if request.method != "POST":
-            return _oauth_error("invalid_request", "must use HTTP POST")
-        form = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
-        form = {**request.params, **form}
-        if _form_value(form, "grant_type") != "password":
-            return _oauth_error("unsupported_grant_type", "grant type not supported")
-        if not self._matches(form, "client_id"):
-            return _oauth_error("invalid_client_id", "client identifier invalid")
-        if not self._matches(form, "client_secret"):
-            return _oauth_error("invalid_client", "invalid client credentials")
-        if not (self._matches(form, "username") and self._matches(form, "password")):
-            return _oauth_error("invalid_grant", "authentication failure")
-        return ApiResponse(200, self._new_session())
-
-    def _matches(self, form: dict[str, list[str]], name: str) -> bool:
-        expected = self._credentials[name].encode()
-        return hmac.compare_digest(_form_value(form, name).encode(), expected)
-
-    def _new_session(self) -> dict[str, str]:
+    def _new_session(self, username: str) -> dict[str, str]:
         access_token = f"{ORG_ID[:15]}!{secrets.token_urlsafe(48)}"
         with self._lock:
             self._sessions.add(access_token)
@@ -331,11 +327,11 @@ class SalesforceSandbox:
         issued_at = str(int(time.time() * 1000))
         # Salesforce signs the identity URL and issue time with the consumer secret.
         digest = hmac.new(
-            self._credentials["client_secret"].encode(),
+            self._app.client_secret.encode(),
             (identity_url + issued_at).encode(),
             hashlib.sha256,
         ).digest()
-        logger.info("issued a Salesforce sandbox session token")
+        logger.info("issued a Salesforce sandbox session token for %s", username)
         return {
             "access_token": access_token,
             "instance_url": self.instance_url,
@@ -344,13 +340,3 @@ class SalesforceSandbox:
             "issued_at": issued_at,
             "signature": base64.b64encode(digest).decode(),
         }
-
-
-def _form_value(form: dict[str, list[str]], name: str) -> str:
-    values = form.get(name) or [""]
-    return values[0]
-
-
-def _oauth_error(error: str, description: str) -> ApiResponse:
-    logger.warning("rejected a Salesforce sandbox token request: %s", error)
-    return ApiResponse(400, {"error": error, "error_description": description})

@@ -121,7 +121,7 @@ def test_token_response_shape(sandbox: SalesforceSandbox, http: requests.Session
         ({"username": "someone@else.example"}, "invalid_grant"),
         ({"client_secret": "wrong"}, "invalid_client"),
         ({"client_id": "wrong"}, "invalid_client_id"),
-        ({"grant_type": "client_credentials"}, "unsupported_grant_type"),
+        ({"grant_type": "refresh_token"}, "unsupported_grant_type"),
     ],
 )
 def test_token_rejected(
