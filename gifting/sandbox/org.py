@@ -21,6 +21,7 @@ KEY_PREFIXES: dict[str, str] = {
     "Contact": "003",
     "Opportunity": "006",
     "OpportunityContactRole": "00K",
+    "Contract": "800",
     "Task": "00T",
     "Event": "00U",
     "Case": "500",
@@ -58,6 +59,11 @@ RELATIONSHIPS: dict[str, dict[str, Relationship]] = {
     "Event": {
         "Who": Relationship("WhoId", "Contact"),
         "Account": Relationship("AccountId", "Account"),
+        "Owner": Relationship("OwnerId", "User"),
+    },
+    "Contract": {
+        "Account": Relationship("AccountId", "Account"),
+        "CustomerSigned": Relationship("CustomerSignedId", "Contact"),
         "Owner": Relationship("OwnerId", "User"),
     },
     "Case": {
