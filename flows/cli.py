@@ -49,7 +49,10 @@ def _open_checked_runtime() -> Runtime:
 
 @app.command()
 def run(
-    accounts: Annotated[int, typer.Option(help="Accounts in the sample org (sandbox only).")] = 300,
+    accounts: Annotated[
+        int,
+        typer.Option(help="Accounts in the sample org (sandbox only, unless an export is loaded)."),
+    ] = 300,
     replay_days: Annotated[
         int, typer.Option(help="Days of history to replay against the sandbox; 0 plans as of now.")
     ] = SAMPLE_HISTORY_DAYS,
@@ -83,11 +86,20 @@ def _run_with_sandboxes(home: Path, accounts: int, replay_days: int) -> None:
         orders_before = vendor.order_count
         replay_from = (now - timedelta(days=replay_days)).date() if replay_days else None
         console.print(
-            f"Sandboxes up: Salesforce {connection.salesforce_login_url}, "
-            f"vendor {connection.vendor_base_url}. Replaying {replay_days} days…"
+            f"Sandboxes up: Salesforce {connection.salesforce_login_url} serving "
+            f"{_served_org(home, accounts)}, vendor {connection.vendor_base_url}. "
+            f"Replaying {replay_days} days…"
         )
         result = _run_pipeline(replay_from)
         _print_summary(result, vendor_orders=(orders_before, vendor.order_count))
+
+
+def _served_org(home: Path, accounts: int) -> str:
+    from gifting.sandbox.org_file import loaded_org_path
+
+    if loaded_org_path(home).exists():
+        return "the org loaded by gifting sandbox load"
+    return f"a sample org of {accounts} accounts"
 
 
 def _run_pipeline(replay_from: Any) -> dict[str, Any]:
@@ -336,7 +348,10 @@ def sandbox_start(
     ):
         for name, value in connection.as_environment().items():
             console.print(f"{name}={value}")
-        console.print("Sandboxes running; press Ctrl-C to stop.")
+        console.print(
+            f"Sandboxes running, serving {_served_org(settings.home, accounts)}; "
+            "press Ctrl-C to stop."
+        )
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

@@ -4,17 +4,13 @@ The export is what Setup > Data Export, Data Loader or Bulk API 2.0 writes: ``Ac
 ``Contact.csv`` and so on, a header row of API field names, UTF-8 text (a byte-order mark is
 allowed), and empty cells for nulls. A bad row is reported with its file, row, column and fix
 and skipped, and the rest loads. A row whose parent was skipped or is missing is skipped too, so
-the loaded org has no dangling lookups. Only a missing directory or a missing required file stops
-the load.
+the loaded org has no dangling lookups. Only a missing directory, or a required object without a
+loadable record, stops the load.
 """
 
 from __future__ import annotations
 
-import csv
-import difflib
-import io
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,23 +22,11 @@ from gifting.errors import ConfigurationError
 from gifting.salesforce import mapping
 from gifting.salesforce.config import FieldMapping
 from gifting.sandbox.export_cells import CellError, CellType, declared_types, infer_type, parse_cell
+from gifting.sandbox.export_files import LOAD_ORDER, CsvTable, LoadProblem, read_tables
 from gifting.sandbox.org import KEY_PREFIXES, RELATIONSHIPS, OrgStore
 from gifting.warehouse.schema import SyncState
 
 logger = logging.getLogger(__name__)
-
-# Parents before children, so every lookup can be checked against records already loaded.
-LOAD_ORDER = (
-    "User",
-    "Account",
-    "Contact",
-    "Opportunity",
-    "Contract",
-    "OpportunityContactRole",
-    "Task",
-    "Event",
-    "Case",
-)
 
 # Fields the sync reads from OpportunityContactRole to find each contract's recipient.
 _ROLE_FIELDS = ("OpportunityId", "ContactId", "Role", "IsPrimary")
@@ -54,33 +38,6 @@ class ExportUnusable(ConfigurationError):
     def __init__(self, message: str, problems: list[LoadProblem]) -> None:
         super().__init__(message)
         self.problems = problems
-
-
-@dataclass(frozen=True)
-class LoadProblem:
-    """One thing wrong with the export, where it is, and what happened because of it.
-
-    Attributes:
-        file: CSV file name, such as ``Contact.csv``.
-        row: Row number as a spreadsheet shows it (the header is row 1), or None for the file.
-        column: Field API name, or None when the problem is not about one column.
-        message: What is wrong and how to fix it.
-        outcome: ``row skipped``, ``file skipped`` or ``loaded`` (a note; the data loaded).
-    """
-
-    file: str
-    row: int | None
-    column: str | None
-    message: str
-    outcome: str = "row skipped"
-
-    def __str__(self) -> str:
-        place = self.file
-        if self.row is not None:
-            place += f", row {self.row}"
-        if self.column is not None:
-            place += f", column {self.column}"
-        return f"{place}: {self.message} ({self.outcome})"
 
 
 @dataclass
@@ -105,16 +62,6 @@ class ExportLoad:
         return sum(1 for problem in self.problems if problem.outcome == "row skipped")
 
 
-@dataclass
-class _Table:
-    """One CSV file read into memory: header and rows with their spreadsheet row numbers."""
-
-    sobject: str
-    path: Path
-    header: list[str]
-    rows: list[tuple[int, list[str]]]
-
-
 def load_export(directory: Path, fields: FieldMapping, *, now: datetime) -> ExportLoad:
     """Read every CSV file of an export directory and build the org they describe.
 
@@ -135,7 +82,7 @@ def load_export(directory: Path, fields: FieldMapping, *, now: datetime) -> Expo
             "Account.csv, Contact.csv and the other files of the unzipped export"
         )
     result = ExportLoad(store=OrgStore())
-    tables = _read_tables(directory, result.problems)
+    tables = read_tables(directory, result.problems)
     for sobject in LOAD_ORDER:
         table = tables.get(sobject)
         if table is None:
@@ -186,129 +133,7 @@ def _require_objects(directory: Path, result: ExportLoad, fields: FieldMapping) 
         )
 
 
-def _read_tables(directory: Path, problems: list[LoadProblem]) -> dict[str, _Table]:
-    """Read each known object's file; report files of objects the sandbox does not serve."""
-    tables: dict[str, _Table] = {}
-    ignored: list[str] = []
-    for path in sorted(directory.iterdir()):
-        if not path.is_file() or path.suffix.casefold() != ".csv":
-            continue
-        sobject = _object_for(path.stem)
-        if sobject is None:
-            suggestion = difflib.get_close_matches(path.stem, LOAD_ORDER, n=1, cutoff=0.8)
-            if suggestion:
-                problems.append(
-                    LoadProblem(
-                        path.name,
-                        None,
-                        None,
-                        f"unknown object {path.stem!r}: if the file holds {suggestion[0]} "
-                        f"records, rename it to {suggestion[0]}.csv",
-                        "file skipped",
-                    )
-                )
-            else:
-                ignored.append(path.name)
-            continue
-        table = _read_table(sobject, path, problems)
-        if table is not None:
-            tables[sobject] = table
-    if ignored:
-        logger.info("ignored %d files of objects the product does not read", len(ignored))
-        objects = ", ".join(Path(name).stem for name in ignored)
-        problems.append(
-            LoadProblem(
-                ignored[0] if len(ignored) == 1 else f"{len(ignored)} files",
-                None,
-                None,
-                f"the product reads no records of {objects}",
-                "file skipped",
-            )
-        )
-    return tables
-
-
-def _object_for(stem: str) -> str | None:
-    """Return the object a file name stands for, ignoring case as Salesforce API names do."""
-    return next((name for name in LOAD_ORDER if name.casefold() == stem.casefold()), None)
-
-
-def _read_table(sobject: str, path: Path, problems: list[LoadProblem]) -> _Table | None:
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        problems.append(
-            LoadProblem(
-                path.name,
-                line,
-                None,
-                f"the file is not UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start}): "
-                "choose UTF-8 as the export's encoding, or save the file again as CSV UTF-8",
-                "file skipped",
-            )
-        )
-        return None
-    try:
-        records = list(_numbered_rows(text))
-    except csv.Error as error:
-        problems.append(
-            LoadProblem(
-                path.name,
-                None,
-                None,
-                f"the file is not valid CSV ({error}): check for an unclosed quote",
-                "file skipped",
-            )
-        )
-        return None
-    if not records:
-        problems.append(LoadProblem(path.name, None, None, "the file is empty", "file skipped"))
-        return None
-    header = [name.strip() for name in records[0][1]]
-    if not _header_ok(path.name, header, problems):
-        return None
-    return _Table(sobject, path, header, records[1:])
-
-
-def _numbered_rows(text: str) -> Iterator[tuple[int, list[str]]]:
-    """Yield each CSV record with its row number; a quoted line break stays inside one row."""
-    for number, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
-        if row:
-            yield number, row
-
-
-def _header_ok(name: str, header: list[str], problems: list[LoadProblem]) -> bool:
-    folded = [column.casefold() for column in header]
-    duplicates = sorted({column for column in header if folded.count(column.casefold()) > 1})
-    if duplicates:
-        problems.append(
-            LoadProblem(
-                name,
-                1,
-                duplicates[0],
-                "the column appears more than once in the header: keep one of them",
-                "file skipped",
-            )
-        )
-        return False
-    if "id" not in folded:
-        problems.append(
-            LoadProblem(
-                name,
-                1,
-                "Id",
-                "missing Id column: every record needs its Salesforce Id, so add Id to the "
-                "exported fields (Data Loader: tick Id; SOQL: SELECT Id, ...)",
-                "file skipped",
-            )
-        )
-        return False
-    return True
-
-
-def _column_types(table: _Table, fields: FieldMapping) -> dict[str, CellType]:
+def _column_types(table: CsvTable, fields: FieldMapping) -> dict[str, CellType]:
     declared = declared_types(table.sobject, fields)
     by_folded = {name.casefold(): (name, cell_type) for name, cell_type in declared.items()}
     types: dict[str, CellType] = {}
@@ -321,14 +146,16 @@ def _column_types(table: _Table, fields: FieldMapping) -> dict[str, CellType]:
     return types
 
 
-def _canonical_names(table: _Table, fields: FieldMapping) -> list[str]:
+def _canonical_names(table: CsvTable, fields: FieldMapping) -> list[str]:
     """Return header names in the spelling the product queries, such as ``Id`` for ``ID``."""
     known = {name.casefold(): name for name in declared_types(table.sobject, fields)}
     known.update({name.casefold(): name for name in queried_fields(table.sobject, fields)})
     return [known.get(column.casefold(), column) for column in table.header]
 
 
-def _load_table(table: _Table, fields: FieldMapping, result: ExportLoad, *, now: datetime) -> None:
+def _load_table(
+    table: CsvTable, fields: FieldMapping, result: ExportLoad, *, now: datetime
+) -> None:
     types = _column_types(table, fields)
     names = _canonical_names(table, fields)
     missing = _note_missing_columns(table, names, fields, result.problems)
@@ -350,7 +177,7 @@ def _load_table(table: _Table, fields: FieldMapping, result: ExportLoad, *, now:
 
 
 def _note_missing_columns(
-    table: _Table, names: list[str], fields: FieldMapping, problems: list[LoadProblem]
+    table: CsvTable, names: list[str], fields: FieldMapping, problems: list[LoadProblem]
 ) -> list[str]:
     """Report fields the sync queries that the file lacks; they load as empty values."""
     present = {name.casefold() for name in names}
@@ -360,20 +187,26 @@ def _note_missing_columns(
         if name.casefold() not in present and name not in ("IsDeleted", "SystemModstamp")
     ]
     entries = {value: key for key, value in fields.entries(table.sobject).items()}
+    standard = [name for name in missing if name not in entries]
     for name in missing:
         if name in entries:
-            fix = (
-                f"config/salesforce.yaml reads it as {entries[name]}: add the column to the "
-                f"export, or set {entries[name]} to null"
+            entry = entries[name]
+            message = (
+                f"missing column; config/salesforce.yaml reads it as {entry}: add the column "
+                f"to the export, or set {entry} to null"
             )
-        else:
-            fix = "the sync reads this standard field: add the column to the export"
-        problems.append(LoadProblem(table.path.name, 1, name, f"missing column; {fix}", "loaded"))
+            problems.append(LoadProblem(table.path.name, 1, name, message, "loaded"))
+    if standard:
+        message = (
+            f"missing columns {', '.join(standard)}: the sync reads these standard fields, so "
+            "they load as empty values; add them to the export for a faithful dry run"
+        )
+        problems.append(LoadProblem(table.path.name, 1, None, message, "loaded"))
     return missing
 
 
 def _parse_row(
-    table: _Table,
+    table: CsvTable,
     number: int,
     cells: list[str],
     types: dict[str, CellType],
@@ -402,7 +235,7 @@ def _parse_row(
 
 
 def _id_ok(
-    table: _Table,
+    table: CsvTable,
     number: int,
     record_id: Any,
     first_row: dict[str, int],
@@ -438,7 +271,7 @@ def _id_ok(
     return True
 
 
-def _parents_ok(table: _Table, number: int, record: dict[str, Any], result: ExportLoad) -> bool:
+def _parents_ok(table: CsvTable, number: int, record: dict[str, Any], result: ExportLoad) -> bool:
     """Check that each lookup names a loaded parent when the parent's file is in the export."""
     for relation in RELATIONSHIPS.get(table.sobject, {}).values():
         value = record.get(relation.foreign_key)
@@ -473,7 +306,7 @@ def _stamp(record: dict[str, Any], now: datetime) -> None:
     record["SystemModstamp"] = modified or created
 
 
-def _note_unchecked_parents(tables: dict[str, _Table], problems: list[LoadProblem]) -> None:
+def _note_unchecked_parents(tables: dict[str, CsvTable], problems: list[LoadProblem]) -> None:
     """Say once per lookup that lookups into an object missing from the export went unchecked."""
     for sobject, table in tables.items():
         header = {column.casefold() for column in table.header}
