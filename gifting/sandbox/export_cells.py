@@ -1,7 +1,7 @@
 """Field types and cell parsing for Salesforce data exports in CSV.
 
 Data Export, Data Loader and Bulk API 2.0 write one CSV file per object with API field names in
-the header. A cell holds text only: checkboxes as ``true``/``false``, dates as ``2024-03-05``,
+the header. A cell contains text only: checkboxes as ``true``/``false``, dates as ``2024-03-05``,
 datetimes in UTC as ``2024-03-05T17:22:10.000Z``, and nulls as empty cells. The CSV carries no
 types, so this module declares the types of the fields the product reads and infers the rest.
 """
@@ -15,7 +15,7 @@ from typing import Any, Literal
 from gifting.salesforce.config import FieldMapping
 from gifting.sandbox.org import RELATIONSHIPS, to_18
 
-# ``id`` is a string that holds a record Id, normalised to 18 characters on load.
+# ``id`` is a string that contains a record Id, normalised to 18 characters on load.
 CellType = Literal["string", "boolean", "double", "date", "dateTime", "id"]
 
 # Standard fields whose type the header alone cannot show. Fields not listed here, and not named
@@ -53,7 +53,7 @@ _ID = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
 
 
 class CellError(ValueError):
-    """A cell whose text does not fit its column's type; the message says what to write."""
+    """A cell whose text does not fit its column's type; the message names the format to write."""
 
 
 def declared_types(sobject: str, fields: FieldMapping) -> dict[str, CellType]:
@@ -153,8 +153,8 @@ def _parse_datetime(value: str) -> datetime:
             f"invalid datetime {value!r}: write UTC as YYYY-MM-DDThh:mm:ss.sssZ, such as "
             "2024-03-05T17:22:10.000Z, as Salesforce exports do"
         ) from None
-    # Data Loader writes datetimes in GMT unless told otherwise, so a value without an offset is
-    # read as UTC.
+    # Data Loader writes datetimes in GMT unless its time zone setting is changed, so a value
+    # without an offset is read as UTC.
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)

@@ -1,6 +1,6 @@
 """Save a loaded org under the gifting home, so later sandbox starts serve it.
 
-The file holds each object's field types and its records in the REST API's JSON forms, and is
+The file contains each object's field types and its records in the REST API's JSON forms, and is
 read back through the same conversions the sandbox applies to request bodies.
 """
 

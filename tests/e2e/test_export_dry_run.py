@@ -3,7 +3,7 @@
 The export under ``tests/fixtures/salesforce_export`` is written in Data Export's format: quoted
 cells, CRLF line ends, a byte-order mark on some files, line breaks inside cells, and names
 that break naive quoting (O'Brien, a backslash, emoji, CJK, right-to-left scripts, SOQL
-keywords). It also holds three bad rows, which the load reports and skips.
+keywords). It also contains three bad rows, which the load reports and skips.
 
 The expected gifts are derived from the CSV files alone, by the program's rules: a won New
 Business deal of an account outside the holdout, whose primary contact has not opted out and

@@ -1,9 +1,9 @@
 """Sync edge cases over real HTTPS to the sandbox, into SQLite and PostgreSQL.
 
-Covers what the other sync test modules leave out: a record changed between two page fetches,
-undeletion, a deal that leaves and re-enters Closed Won, 5xx bursts in the middle of paging,
-a request limit hit mid-object with nothing lost or doubled on resume, and names that must
-arrive byte for byte.
+These cover what the other sync test modules leave out. A record changes between two page
+fetches, records are deleted and undeleted, and a deal leaves and re-enters Closed Won. Bursts
+of 5xx answers and a request limit hit mid-object must lose and double nothing on resume, and
+hostile names must arrive byte for byte.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from gifting.errors import ConfigurationError
 from gifting.salesforce.config import FieldMapping
 from gifting.sandbox.export_cells import CellError, infer_type, parse_cell
 from gifting.sandbox.export_load import ExportUnusable, LoadProblem, load_export
-from gifting.sandbox.org import to_18
+from gifting.sandbox.org import OrgStore, to_18
 from gifting.sandbox.org_file import forget_saved_org, read_saved_org, save_org
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -305,3 +306,13 @@ def test_cli_reset_forgets_loaded_org(tmp_path: Path, monkeypatch: pytest.Monkey
     assert reset.exit_code == 0
     assert "sample org" in reset.output
     assert read_saved_org(home) is None
+
+
+def test_new_ids_skip_loaded_ids() -> None:
+    store = OrgStore()
+    taken = store.new_id("Task")
+    store.insert("Task", {"Id": taken, "Subject": "From the export"})
+    store._counter = itertools.count(1)  # the next Id would repeat the loaded one
+    created = store.insert("Task", {"Subject": "Written back"})
+    assert created != taken
+    assert store.get("Task", taken)["Subject"] == "From the export"
