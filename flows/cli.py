@@ -408,14 +408,23 @@ def _print_load_problems(problems: list[Any], show: int) -> None:
 
 def _warn_hidden_records(warehouse_url: str, store: Any) -> None:
     """Warn when the warehouse's watermarks would keep the sync from reading loaded records."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from gifting.sandbox.export_load import records_behind_watermarks
     from gifting.warehouse import create_warehouse_engine
 
-    engine = create_warehouse_engine(warehouse_url)
     try:
-        hidden = records_behind_watermarks(engine, store)
-    finally:
-        engine.dispose()
+        engine = create_warehouse_engine(warehouse_url)
+        try:
+            hidden = records_behind_watermarks(engine, store)
+        finally:
+            engine.dispose()
+    except (GiftingError, SQLAlchemyError) as error:
+        console.print(
+            f"[yellow]warning:[/yellow] could not check the warehouse's sync watermarks "
+            f"({escape(str(error).splitlines()[0])}): make sure the next run uses a fresh warehouse"
+        )
+        return
     if hidden:
         counts = ", ".join(f"{count} {sobject}" for sobject, count in hidden.items())
         console.print(

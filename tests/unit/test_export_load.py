@@ -7,15 +7,22 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from flows.cli import app
 from gifting.errors import ConfigurationError
 from gifting.salesforce.config import FieldMapping
 from gifting.sandbox.export_cells import CellError, infer_type, parse_cell
-from gifting.sandbox.export_load import ExportUnusable, LoadProblem, load_export
+from gifting.sandbox.export_load import (
+    ExportUnusable,
+    LoadProblem,
+    load_export,
+    records_behind_watermarks,
+)
 from gifting.sandbox.org import OrgStore, to_18
 from gifting.sandbox.org_file import forget_saved_org, read_saved_org, save_org
+from gifting.warehouse.schema import SyncState
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 ACCOUNT = to_18("001Dn0000000001")
@@ -316,3 +323,22 @@ def test_new_ids_skip_loaded_ids() -> None:
     created = store.insert("Task", {"Subject": "Written back"})
     assert created != taken
     assert store.get("Task", taken)["Subject"] == "From the export"
+
+
+def test_watermarks_hiding_records_are_counted(tmp_path: Path, sqlite_engine: Engine) -> None:
+    _problems, result = _load(tmp_path)
+    store = result.store  # type: ignore[attr-defined]
+    assert records_behind_watermarks(sqlite_engine, store) == {}
+    with sqlite_engine.begin() as connection:
+        connection.execute(
+            SyncState.__table__.insert(),
+            [
+                {
+                    "object_name": "Account",
+                    "watermark": datetime(2026, 5, 1, 10),
+                    "records_seen": 2,
+                },
+                {"object_name": "Contact", "watermark": datetime(2020, 1, 1), "records_seen": 1},
+            ],
+        )
+    assert records_behind_watermarks(sqlite_engine, store) == {"Account": 2}
