@@ -133,7 +133,8 @@ class OrgStore:
         stamp = now or datetime.now(UTC)
         with self._lock:
             record = dict(fields)
-            record.setdefault("Id", self.new_id(sobject))
+            if "Id" not in record:
+                record["Id"] = self.new_id(sobject)
             record.setdefault("CreatedDate", stamp)
             record.setdefault("SystemModstamp", stamp)
             record.setdefault("IsDeleted", False)
