@@ -70,6 +70,8 @@ class CsvTable:
 
 def read_tables(directory: Path, problems: list[LoadProblem]) -> dict[str, CsvTable]:
     """Read each known object's file; report files of objects the sandbox does not serve."""
+    # NOTE: only comma-separated files in one directory are read. Data Export's ZIP archives must
+    # be extracted first, and an object split over several archives must be merged into one file.
     tables: dict[str, CsvTable] = {}
     ignored: list[str] = []
     for path in sorted(directory.iterdir()):
