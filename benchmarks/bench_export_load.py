@@ -1,9 +1,9 @@
 """Measure how fast ``gifting sandbox load`` reads an export, and how much memory it needs.
 
-The script writes the sample org as a Data Export would (one quoted CSV file per object, UTF-8,
-``true``/``false``, UTC datetimes with a ``Z``), then times the three steps of the command: read
-and check the files, save the loaded org under the home, and read it back as a sandbox start
-does.
+The script writes the sample org as a Data Export would: one quoted CSV file per object, UTF-8,
+``true``/``false`` and UTC datetimes with a ``Z``. It then times the three steps of the command.
+They read and check the files, save the loaded org under the home, and read it back as a sandbox
+start does.
 
 Example::
 
