@@ -52,7 +52,10 @@ def _open_checked_runtime() -> Runtime:
 
 @app.command()
 def run(
-    accounts: Annotated[int, typer.Option(help="Accounts in the sample org (sandbox only).")] = 300,
+    accounts: Annotated[
+        int,
+        typer.Option(help="Accounts in the sample org (sandbox only, unless an export is loaded)."),
+    ] = 300,
     replay_days: Annotated[
         int, typer.Option(help="Days of history to replay against the sandbox; 0 plans as of now.")
     ] = SAMPLE_HISTORY_DAYS,
@@ -86,11 +89,20 @@ def _run_with_sandboxes(home: Path, accounts: int, replay_days: int) -> None:
         orders_before = vendor.order_count
         replay_from = (now - timedelta(days=replay_days)).date() if replay_days else None
         console.print(
-            f"Sandboxes up: Salesforce {connection.salesforce_login_url}, "
-            f"vendor {connection.vendor_base_url}. Replaying {replay_days} days…"
+            f"Sandboxes up: Salesforce {connection.salesforce_login_url} serving "
+            f"{_served_org(home, accounts)}, vendor {connection.vendor_base_url}. "
+            f"Replaying {replay_days} days…"
         )
         result = _run_pipeline(replay_from)
         _print_summary(result, vendor_orders=(orders_before, vendor.order_count))
+
+
+def _served_org(home: Path, accounts: int) -> str:
+    from gifting.sandbox.org_file import loaded_org_path
+
+    if loaded_org_path(home).exists():
+        return "the org loaded by gifting sandbox load"
+    return f"a sample org of {accounts} accounts"
 
 
 def _run_pipeline(replay_from: Any) -> dict[str, Any]:
@@ -348,7 +360,10 @@ def sandbox_start(
     ) as (connection, _salesforce, _vendor):
         for name, value in connection.as_environment().items():
             console.print(f"{name}={value}")
-        console.print("Sandboxes running; press Ctrl-C to stop.")
+        console.print(
+            f"Sandboxes running, serving {_served_org(settings.home, accounts)}; "
+            "press Ctrl-C to stop."
+        )
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
@@ -416,6 +431,95 @@ def _save_secret_block(name: str, value: str, *, overwrite: bool) -> str:
             raise
         return "exists; kept (pass --overwrite to replace it)"
     return "saved" if overwrite else "created"
+
+
+@sandbox_app.command("load")
+def sandbox_load(
+    export_dir: Annotated[
+        Path, typer.Argument(help="Folder of the unzipped export: Account.csv, Contact.csv, ...")
+    ],
+    show: Annotated[int, typer.Option(help="Problems printed; the rest are only counted.")] = 50,
+) -> None:
+    """Load a Salesforce data export (one CSV per object) as the org the sandbox serves."""
+    from gifting.runtime import load_settings
+    from gifting.salesforce.config import load_field_mapping
+    from gifting.sandbox.export_load import ExportUnusable, load_export
+    from gifting.sandbox.org_file import save_org
+
+    settings = load_settings()
+    now = datetime.now(UTC)
+    try:
+        result = load_export(export_dir, load_field_mapping(settings.config_dir), now=now)
+    except ExportUnusable as error:
+        _print_load_problems(error.problems, show)
+        _fail(error)
+    except GiftingError as error:
+        _fail(error)
+    path = save_org(result.store, settings.home, source=export_dir, saved_at=now)
+    table = Table(title=f"Loaded from {escape(str(export_dir))}")
+    for column in ("object", "file", "rows", "loaded"):
+        table.add_column(column, justify="left" if column in ("object", "file") else "right")
+    for sobject, counts in result.counts.items():
+        table.add_row(sobject, escape(counts.file), str(counts.rows), str(counts.loaded))
+    console.print(table)
+    _print_load_problems(result.problems, show)
+    _warn_hidden_records(settings.warehouse_url, result.store)
+    console.print(
+        f"Saved to {path}. gifting run and gifting sandbox start now serve this org; "
+        "gifting sandbox reset serves the sample org again."
+    )
+
+
+def _print_load_problems(problems: list[Any], show: int) -> None:
+    if not problems:
+        return
+    skipped = sum(1 for problem in problems if problem.outcome == "row skipped")
+    console.print(f"[yellow]{len(problems)} problem(s); {skipped} row(s) skipped:[/yellow]")
+    for problem in problems[:show]:
+        console.print("  " + escape(str(problem)))
+    if len(problems) > show:
+        console.print(f"  … and {len(problems) - show} more; pass --show to print them")
+
+
+def _warn_hidden_records(warehouse_url: str, store: Any) -> None:
+    """Warn when the warehouse's watermarks would keep the sync from reading loaded records."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gifting.sandbox.export_load import records_behind_watermarks
+    from gifting.warehouse import create_warehouse_engine
+
+    try:
+        engine = create_warehouse_engine(warehouse_url)
+        try:
+            hidden = records_behind_watermarks(engine, store)
+        finally:
+            engine.dispose()
+    except (GiftingError, SQLAlchemyError) as error:
+        console.print(
+            f"[yellow]warning:[/yellow] could not check the warehouse's sync watermarks "
+            f"({escape(str(error).splitlines()[0])}): make sure the next run uses a fresh warehouse"
+        )
+        return
+    if hidden:
+        counts = ", ".join(f"{count} {sobject}" for sobject, count in hidden.items())
+        console.print(
+            f"[yellow]warning:[/yellow] the warehouse at {escape(warehouse_url)} already synced "
+            f"another org, and its watermarks are newer than {counts} record(s) of this export, "
+            "so the sync would never read them: set GIFTING_DATABASE_URL to a new database, "
+            "or delete the SQLite warehouse file, before the next run"
+        )
+
+
+@sandbox_app.command("reset")
+def sandbox_reset() -> None:
+    """Forget the loaded export, so the sandbox serves the generated sample org again."""
+    from gifting.runtime import load_settings
+    from gifting.sandbox.org_file import forget_saved_org
+
+    if forget_saved_org(load_settings().home):
+        console.print("Forgot the loaded org; the sandbox serves the sample org again.")
+    else:
+        console.print("No org was loaded; the sandbox already serves the sample org.")
 
 
 def main() -> None:

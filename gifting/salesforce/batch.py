@@ -11,7 +11,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, tuple_, update
+from sqlalchemy import Connection, Engine, delete, select, tuple_, update
 
 from gifting.warehouse.schema import (
     Account,
@@ -40,6 +40,8 @@ TABLES = {
 }
 KEEP_ON_UPDATE = {"contracts": ["first_seen_at"]}
 STATUS_TABLE = "contract_status"
+# Rows naming outcomes to delete, such as the expansion of a deal that was deleted or lost.
+REMOVED_OUTCOMES = "removed_outcomes"
 
 
 class WatermarkTracker:
@@ -87,6 +89,7 @@ class WriteBatch:
         self.sobject = sobject
         self.size = size
         self.rows: dict[str, list[Row]] = {}
+        self.removed_outcomes: set[str] = set()
         self.quarantine: list[Row] = []
         self.records = 0
 
@@ -97,6 +100,14 @@ class WriteBatch:
     def add_record(self, rows: list[tuple[str, Row]]) -> None:
         """Add the rows of one handled record; they are written together at the next flush."""
         for table, row in rows:
+            if table == REMOVED_OUTCOMES:
+                # The query runs oldest first, so this removal is newer than a pending upsert.
+                pending = self.rows.get("outcomes", [])
+                self.rows["outcomes"] = [kept for kept in pending if kept["id"] != row["id"]]
+                self.removed_outcomes.add(row["id"])
+                continue
+            if table == "outcomes":
+                self.removed_outcomes.discard(row["id"])
             self.rows.setdefault(table, []).append(row)
         self.records += 1
 
@@ -118,9 +129,12 @@ class WriteBatch:
             upsert(connection, SyncState.__table__, [state], ["object_name"])
         logger.debug("stored %d %s records; watermark %s", self.records, self.sobject, watermark)
         self.rows, self.quarantine, self.records = {}, [], 0
+        self.removed_outcomes = set()
 
     def _write_rows(self, connection: Connection) -> None:
         self._drop_superseded_contract_rows()
+        if self.removed_outcomes:
+            connection.execute(delete(Outcome).where(Outcome.id.in_(self.removed_outcomes)))
         for table, rows in self.rows.items():
             if table == STATUS_TABLE:
                 for change in rows:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from gifting.salesforce import mapping
-from gifting.salesforce.batch import STATUS_TABLE, Row
+from gifting.salesforce.batch import REMOVED_OUTCOMES, STATUS_TABLE, Row
 from gifting.salesforce.config import FieldMapping
 
 Record = dict[str, Any]
@@ -47,10 +47,13 @@ def handle_opportunity(
     deal_type = record.get(fields.opportunity.type)
     if fields.trigger.object == "Opportunity" and deal_type in fields.trigger.opportunity_types:
         return handle_trigger(record, now, fields)
-    won = bool(record.get("IsWon")) and not record.get("IsDeleted")
-    if deal_type in fields.opportunity.expansion_types and won:
+    if deal_type not in fields.opportunity.expansion_types:
+        return []
+    if record.get("IsWon") and not record.get("IsDeleted"):
         return [("outcomes", mapping.map_expansion(record, now))]
-    return []
+    # A deal that was won and is now deleted or reopened must stop counting as an expansion.
+    deal_id = mapping.salesforce_id(record, "Id", required=True)
+    return [(REMOVED_OUTCOMES, {"id": f"expansion:{deal_id}"})]
 
 
 HANDLERS: dict[str, Handler] = {

@@ -1,4 +1,4 @@
-"""Start both sandboxes with the sample org, and describe how to reach them.
+"""Start both sandboxes with the sample org or a loaded export, and describe how to reach them.
 
 The connection details are written to ``<home>/sandbox.json`` while the sandboxes run, so that a
 flow started from another process finds them when no real Salesforce or vendor is configured.
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gifting.config import Catalog
 from gifting.sandbox.org import OrgStore
+from gifting.sandbox.org_file import read_saved_org
 from gifting.sandbox.salesforce_server import SalesforceSandbox
 from gifting.sandbox.sample_org import SampleOrgSpec, generate_sample_org
 from gifting.sandbox.vendor_server import VendorSandbox
@@ -82,13 +83,14 @@ def running_sandboxes(
     seed: int = 7,
     honour_idempotency_keys: bool = True,
 ) -> Iterator[tuple[SandboxConnection, SalesforceSandbox, VendorSandbox]]:
-    """Generate the sample org, start both sandboxes and write their connection file.
+    """Start both sandboxes and write their connection file.
 
-    With ``honour_idempotency_keys`` false, the vendor sandbox creates an order for every
-    request, whatever its key, as a vendor that does not deduplicate would.
+    The Salesforce sandbox serves the org that ``gifting sandbox load`` saved under ``home``, or
+    else a generated sample org of ``accounts`` accounts. With ``honour_idempotency_keys`` false,
+    the vendor sandbox creates an order for every request, whatever its key, as a vendor that
+    does not deduplicate would.
     """
-    spec = SampleOrgSpec(accounts=accounts, seed=seed, as_of=sample_org_as_of(home, now))
-    store: OrgStore = generate_sample_org(spec)
+    store = _org_to_serve(home, now=now, accounts=accounts, seed=seed)
     vendor_catalog = [item.model_dump(mode="json") for item in catalog.items]
     cert_dir = (home / "certs").resolve()
     cert_dir.mkdir(parents=True, exist_ok=True)
@@ -120,6 +122,16 @@ def running_sandboxes(
             yield connection, salesforce, vendor
         finally:
             path.unlink(missing_ok=True)
+
+
+def _org_to_serve(home: Path, *, now: datetime, accounts: int, seed: int) -> OrgStore:
+    saved = read_saved_org(home)
+    if saved is not None:
+        store, source = saved
+        logger.info("serving the org loaded from the export in %s", source)
+        return store
+    spec = SampleOrgSpec(accounts=accounts, seed=seed, as_of=sample_org_as_of(home, now))
+    return generate_sample_org(spec)
 
 
 def read_connection_file(home: Path) -> SandboxConnection | None:

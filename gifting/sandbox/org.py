@@ -21,6 +21,7 @@ KEY_PREFIXES: dict[str, str] = {
     "Contact": "003",
     "Opportunity": "006",
     "OpportunityContactRole": "00K",
+    "Contract": "800",
     "Task": "00T",
     "Event": "00U",
     "Case": "500",
@@ -58,6 +59,11 @@ RELATIONSHIPS: dict[str, dict[str, Relationship]] = {
     "Event": {
         "Who": Relationship("WhoId", "Contact"),
         "Account": Relationship("AccountId", "Account"),
+        "Owner": Relationship("OwnerId", "User"),
+    },
+    "Contract": {
+        "Account": Relationship("AccountId", "Account"),
+        "CustomerSigned": Relationship("CustomerSignedId", "Contact"),
         "Owner": Relationship("OwnerId", "User"),
     },
     "Case": {
@@ -108,10 +114,17 @@ class OrgStore:
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def new_id(self, sobject: str) -> str:
-        """Return a fresh 18-character Id with the object's key prefix."""
+        """Return a fresh 18-character Id with the object's key prefix.
+
+        Ids already in the store are skipped, because a loaded export may contain any Id.
+        """
         prefix = KEY_PREFIXES[sobject]
-        id15 = prefix + "5g" + _base62(next(self._counter), 10)
-        return id15 + id_checksum(id15)
+        with self._lock:
+            while True:
+                id15 = prefix + "5g" + _base62(next(self._counter), 10)
+                record_id = id15 + id_checksum(id15)
+                if record_id not in self.objects.get(sobject, {}):
+                    return record_id
 
     def insert(self, sobject: str, fields: dict[str, Any], *, now: datetime | None = None) -> str:
         """Insert a record, stamping Id, CreatedDate, SystemModstamp and IsDeleted when absent."""
@@ -120,7 +133,8 @@ class OrgStore:
         stamp = now or datetime.now(UTC)
         with self._lock:
             record = dict(fields)
-            record.setdefault("Id", self.new_id(sobject))
+            if "Id" not in record:
+                record["Id"] = self.new_id(sobject)
             record.setdefault("CreatedDate", stamp)
             record.setdefault("SystemModstamp", stamp)
             record.setdefault("IsDeleted", False)
