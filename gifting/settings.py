@@ -6,6 +6,7 @@ the two local sandboxes on free loopback ports. Production sets the Salesforce a
 
 from __future__ import annotations
 
+import sysconfig
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
@@ -13,7 +14,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gifting.errors import ConfigurationError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+def _find_project_root() -> Path:
+    """Return the folder with ``config/``, ``sql/`` and ``prefect.yaml``.
+
+    In a checkout (and an editable install) that is the checkout. ``pip install .`` copies the
+    three into ``share/gifting`` under the environment's data path, as declared in
+    ``pyproject.toml``.
+    """
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "config" / "program.yaml").exists():
+        return checkout
+    # NOTE: a `pip install --user` puts the data under the user scheme, which this path misses;
+    # set GIFTING_CONFIG_DIR there.
+    return Path(sysconfig.get_path("data")) / "share" / "gifting"
+
+
+PROJECT_ROOT = _find_project_root()
 
 
 def _default_config_dir() -> Path:
