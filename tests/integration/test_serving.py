@@ -38,7 +38,7 @@ def test_unknown_entrypoint_names_the_fix(tmp_path: Path) -> None:
         "deployments:\n  - name: broken\n    entrypoint: flows/missing.py:missing\n",
         encoding="utf-8",
     )
-    with pytest.raises(ConfigurationError, match="flows/missing.py:missing"):
+    with pytest.raises(ConfigurationError, match=r"flows/missing\.py:missing"):
         build_deployments(path)
 
 
