@@ -65,7 +65,7 @@ class BarListener:
 
 
 class LineListener:
-    """Prints about ten plain lines per step, for logs, pipes and ``--quiet``-less scripts."""
+    """Prints about ten plain lines per step, for logs, pipes and cron jobs."""
 
     def __init__(self, console: Console) -> None:
         self._console = console

@@ -6,7 +6,7 @@ Two operations, both logged with counts only, never with the data:
   preferences of contacts whose gifts are all closed, with the last one closed more than
   ``privacy.retention_days_after_delivery`` days ago. It also clears the card notes of gifts
   closed that long ago and the payloads of quarantined records older than that.
-- ``forget_contact`` removes one contact's personal data from every table that holds it. Gifts
+- ``forget_contact`` removes one contact's personal data from every table that stores it. Gifts
   stay in the ledger without their recipient, note or selection reasons, so the report's counts
   and spend do not change.
 
@@ -49,7 +49,7 @@ FORGOTTEN = "recipient_forgotten"
 # to deliver a gift.
 CONTACT_ADDRESS_COLUMNS = ("street", "city", "state", "postal_code", "preferences")
 
-# Every (table, column) that holds a contact's personal data or the link to it, and what
+# Every (table, column) that stores a contact's personal data or the link to it, and what
 # ``forget_contact`` does with it. A test checks that new columns of these kinds are listed.
 FORGET_PLAN = {
     ("contacts", "*"): "row deleted",
@@ -126,9 +126,9 @@ def _purge_notes(connection: Connection, cutoff: datetime) -> int:
 def forget_contact(engine: Engine, contact_id: str, *, as_of: datetime) -> Counter[str]:
     """Remove one contact's personal data from the warehouse; return counts per kind.
 
-    Gifts not yet sent are skipped with reason ``recipient_forgotten``; a failed gift is first
-    moved back to ready, since the ledger allows no direct move from failed to skipped. Gifts in
-    flight stay in flight: tracking them needs only the vendor's order id.
+    Gifts not yet sent are skipped with reason ``recipient_forgotten``. A failed gift is first
+    moved back to ready, because the ledger allows no direct move from failed to skipped. Gifts
+    in flight stay in flight, since tracking them needs only the vendor's order id.
 
     Raises:
         ContactNotFound: No table holds ``contact_id``.

@@ -1,4 +1,4 @@
-"""Progress of long steps (replay, sync, dispatch), reported to whoever listens.
+"""Progress of long steps (replay, sync, dispatch), reported to an optional listener.
 
 The core reports steps here and never draws anything. The ``gifting`` command installs a listener
 that draws a progress bar on a terminal or prints plain lines. Without a listener, as in a

@@ -23,11 +23,14 @@ def _find_project_root() -> Path:
     ``pyproject.toml``.
     """
     checkout = Path(__file__).resolve().parent.parent
-    if (checkout / "config" / "program.yaml").exists():
-        return checkout
-    # NOTE: a `pip install --user` puts the data under the user scheme, which this path misses;
-    # set GIFTING_CONFIG_DIR there.
-    return Path(sysconfig.get_path("data")) / "share" / "gifting"
+    installed = [
+        Path(sysconfig.get_path("data", scheme)) / "share" / "gifting"
+        for scheme in (sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user"))
+    ]
+    for root in [checkout, *installed]:
+        if (root / "config" / "program.yaml").exists():
+            return root
+    return checkout
 
 
 PROJECT_ROOT = _find_project_root()

@@ -1,4 +1,4 @@
-"""Progress of long CLI work: a bar on a terminal, about ten plain lines elsewhere, none if quiet."""
+"""Progress of long CLI work: a bar on a terminal, plain lines elsewhere, none if quiet."""
 
 from __future__ import annotations
 

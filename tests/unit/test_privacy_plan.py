@@ -1,7 +1,7 @@
 """Every warehouse column that can hold a contact's personal data is covered by ``forget``.
 
 A new column named like one of these (a phone number, an e-mail, a contact link, free text) fails
-this test until ``gifting.privacy.FORGET_PLAN`` says what forgetting does with it.
+this test until ``gifting.privacy.FORGET_PLAN`` states what forgetting does with it.
 """
 
 from __future__ import annotations
