@@ -6,3 +6,5 @@ import os
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Send the core library's log records through Prefect's handlers, so they reach the UI too.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "gifting")
+# Prefect gives the ephemeral API server 20 s to start (3.9), which a busy laptop can miss.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
