@@ -38,9 +38,19 @@ def serve(
     manual runs start as subprocesses of this one until Ctrl-C, which pauses the schedules.
     """
     from prefect import serve as prefect_serve
+    from prefect.settings import PREFECT_API_URL
 
     from flows.cli_serve import build_deployments
 
+    if not PREFECT_API_URL.value():
+        # Prefect would start a temporary API that stops with this process, together with the
+        # deployments, their schedules and their run history.
+        _fail(
+            GiftingError(
+                "gifting serve needs a running Prefect API: set PREFECT_API_URL, such as "
+                "http://127.0.0.1:4200/api after `prefect server start`, or log in to Prefect Cloud"
+            )
+        )
     try:
         deployments = build_deployments()
     except GiftingError as error:

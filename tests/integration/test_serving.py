@@ -45,3 +45,15 @@ def test_unknown_entrypoint_names_the_fix(tmp_path: Path) -> None:
 def test_missing_prefect_yaml_says_where(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="not found"):
         read_deployments(tmp_path / "prefect.yaml")
+
+
+def test_serve_without_api_exits_with_fix() -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 2
+    assert "set PREFECT_API_URL" in result.output
