@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,13 +16,23 @@ from rich.markup import escape
 from rich.table import Table
 
 import flows  # noqa: F401  (sets the Prefect environment defaults before Prefect loads)
+from flows import cli_ops
 from gifting.errors import GiftingError
 
 if TYPE_CHECKING:
     from gifting.runtime import Runtime
 
+EXIT_CODES = (
+    "Exit codes: 0 success; 1 unexpected error (a flow run failed or crashed: see its traceback "
+    "and the Prefect UI); 2 invalid input or configuration (the message says what to fix); "
+    "3 finished, but some gifts failed to send (dispatch, track, resend: see the counts)."
+)
+EXIT_GIFTS_FAILED = 3
+
 app = typer.Typer(
-    help="Post-contract customer gifting, orchestrated by Prefect.", no_args_is_help=True
+    help="Post-contract customer gifting, orchestrated by Prefect.",
+    epilog=EXIT_CODES,
+    no_args_is_help=True,
 )
 sandbox_app = typer.Typer(help="The local Salesforce and vendor sandboxes.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
@@ -29,6 +41,36 @@ app.add_typer(secrets_app, name="secrets")
 console = Console()
 
 SAMPLE_HISTORY_DAYS = 730
+
+
+class Output:
+    """Options that every command shares, set by the ``--quiet`` option before the command."""
+
+    quiet = False
+
+
+@app.callback()
+def options(
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Show no progress, only results and errors.")
+    ] = False,
+) -> None:
+    """Post-contract customer gifting, orchestrated by Prefect."""
+    Output.quiet = quiet
+
+
+def _progress() -> AbstractContextManager[None]:
+    """Show progress of long work: a bar on a terminal, plain lines in a pipe or a log."""
+    from flows.cli_progress import showing_progress
+
+    return showing_progress(console, Output.quiet)
+
+
+def _exit_if_gifts_failed(counts: dict[str, Any]) -> None:
+    failed = sum(n for key, n in counts.items() if key.startswith("failed") and n)
+    if failed:
+        console.print(f"{failed} gifts failed to send; exit code {EXIT_GIFTS_FAILED}")
+        raise typer.Exit(code=EXIT_GIFTS_FAILED)
 
 
 def _fail(error: Exception) -> None:
@@ -108,7 +150,8 @@ def _served_org(home: Path, accounts: int) -> str:
 def _run_pipeline(replay_from: Any) -> dict[str, Any]:
     from flows.pipeline import pipeline
 
-    return pipeline(replay_from=replay_from)
+    with _progress():
+        return pipeline(replay_from=replay_from)
 
 
 def _print_summary(result: dict[str, Any], vendor_orders: tuple[int, int] | None) -> None:
@@ -143,16 +186,18 @@ def _print_summary(result: dict[str, Any], vendor_orders: tuple[int, int] | None
     console.print(f"Report: {Path(result['report']['html_path']).resolve()}")
 
 
-def _run_flow(name: str, **parameters: Any) -> None:
+def _run_flow(name: str, **parameters: Any) -> Any:
     from importlib import import_module
 
     _open_checked_runtime().close()
     module = import_module(f"flows.{name}")
     try:
-        result = getattr(module, name)(**parameters)
+        with _progress():
+            result = getattr(module, name)(**parameters)
     except GiftingError as error:
         _fail(error)
     console.print(result)
+    return result
 
 
 @app.command()
@@ -174,13 +219,13 @@ def dispatch(
     backfill: Annotated[bool, typer.Option(help="Send due gifts whose window passed.")] = False,
 ) -> None:
     """Send every due gift once."""
-    _run_flow("dispatch_gifts", backfill=backfill)
+    _exit_if_gifts_failed(_run_flow("dispatch_gifts", backfill=backfill))
 
 
 @app.command()
 def track() -> None:
     """Poll the vendor for the status of sent gifts."""
-    _run_flow("track_deliveries")
+    _exit_if_gifts_failed(_run_flow("track_deliveries"))
 
 
 @app.command()
@@ -213,7 +258,8 @@ def resend(
     request = ResendRequest(
         gift_ids=gift_ids or [], stage=stage, reason=reason, since=since, requested_by=requested_by
     )
-    _run_flow("resend_failed", request=request)
+    result = _run_flow("resend_failed", request=request)
+    _exit_if_gifts_failed(Counter(str(outcome) for outcome in result["outcomes"].values()))
 
 
 @app.command()
@@ -520,6 +566,10 @@ def sandbox_reset() -> None:
         console.print("Forgot the loaded org; the sandbox serves the sample org again.")
     else:
         console.print("No org was loaded; the sandbox already serves the sample org.")
+
+
+# Operations commands (serve, alerts, purge, forget) live in flows/cli_ops.py.
+cli_ops.register(app)
 
 
 def main() -> None:

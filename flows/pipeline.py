@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger
 from pydantic import Field
 
 from flows.runtime import open_runtime, resolve_as_of
+from gifting import progress
 from gifting.summary import ledger_summary
 from tasks.dispatch import dispatch_due, track
 from tasks.planning import personalize, plan
@@ -57,8 +58,10 @@ def pipeline(
         if replay_from is not None:
             moments = replay_moments(replay_from, moment, replay_step_days)
             logger.info("replaying %d moments from %s to %s", len(moments), replay_from, moment)
+            progress.start("replay", total=len(moments) - 1)
             for month in group_by_month(moments[:-1]):
                 replay_days(runtime, month, backfill, write_back)
+            progress.finish("replay")
         plan(runtime, moment, backfill)
         personalize(runtime, moment)
         dispatch_due(runtime, moment, backfill, 500, write_back)

@@ -145,6 +145,17 @@ class ComplianceRule(BaseModel):
     max_gift_usd: Decimal = Field(ge=0)
 
 
+class PrivacyConfig(BaseModel):
+    """How long recipients' personal data is kept once their gifts are closed."""
+
+    retention_days_after_delivery: int = Field(
+        90,
+        ge=0,
+        description="Days after a gift's delivery (or its last move, if it was not delivered) "
+        "before its recipient's shipping address and its card note are purged.",
+    )
+
+
 class ProgramConfig(BaseModel):
     holdout: HoldoutConfig = HoldoutConfig()
     monthly_budget_usd: Decimal = Field(Decimal(250000), gt=0)
@@ -156,6 +167,7 @@ class ProgramConfig(BaseModel):
     compliance: list[ComplianceRule] = []
     # ``None`` (no ``review:`` section) sends every ready gift without a human review.
     review: ReviewConfig | None = None
+    privacy: PrivacyConfig = PrivacyConfig()
 
     @model_validator(mode="after")
     def _check_unique_stage_names(self) -> ProgramConfig:

@@ -13,10 +13,10 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, exists, or_, select, update
+from sqlalchemy import Engine, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from gifting import ledger
+from gifting import ledger, progress
 from gifting.config import ReviewConfig
 from gifting.errors import GiftingError, PermanentError, RetriableError
 from gifting.review import apply_review_gate
@@ -175,6 +175,7 @@ def send_ready_gifts(
         request, summary = _order_request(engine, gift_id, kinds)
         result = _send_one(engine, vendor, request, as_of)
         outcome[result] += 1
+        progress.advance("dispatch", detail=result)
         if write_activity is not None and result == "sent":
             _write_back(engine, gift_id, summary, write_activity)
     if claimed:
@@ -368,13 +369,23 @@ def dispatch_due_gifts(
         outcome.update(apply_review_gate(engine, review, as_of=as_of))
     if not backfill:
         outcome.update(expire_missed_windows(engine, as_of=as_of))
+    progress.start("dispatch", total=count_ready(engine, as_of=as_of))
     while True:
         sent = send_ready_gifts(
             engine, vendor, kinds, as_of=as_of, limit=batch_size, write_activity=write_activity
         )
         outcome.update(sent)
         if sum(sent.values()) < batch_size:
+            progress.finish("dispatch")
             return outcome
+
+
+def count_ready(engine: Engine, *, as_of: datetime) -> int:
+    """Count the ready gifts due by ``as_of``, which the next sends will claim."""
+    with engine.connect() as connection:
+        due = select(func.count()).select_from(Gift)
+        due = due.where(Gift.status == ledger.READY, Gift.due_at <= as_of)
+        return connection.scalar(due) or 0
 
 
 def idempotency_key(engine: Engine, gift_id: str) -> str:

@@ -7,6 +7,7 @@ the two local sandboxes on free loopback ports. Production sets the Salesforce a
 from __future__ import annotations
 
 import re
+import sysconfig
 from pathlib import Path
 from typing import Literal
 
@@ -15,7 +16,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gifting.errors import ConfigurationError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+def _find_project_root() -> Path:
+    """Return the folder with ``config/``, ``sql/`` and ``prefect.yaml``.
+
+    In a checkout (and an editable install) that is the checkout. ``pip install .`` copies the
+    three into ``share/gifting`` under the environment's data path, as declared in
+    ``pyproject.toml``.
+    """
+    checkout = Path(__file__).resolve().parent.parent
+    installed = [
+        Path(sysconfig.get_path("data", scheme)) / "share" / "gifting"
+        for scheme in (sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user"))
+    ]
+    for root in [checkout, *installed]:
+        if (root / "config" / "program.yaml").exists():
+            return root
+    return checkout
+
+
+PROJECT_ROOT = _find_project_root()
 
 # The settings each Salesforce authentication mode needs; an inner tuple lists alternatives.
 # Setting salesforce_login_url, or salesforce_instance_url for session_id, selects a real org.

@@ -11,6 +11,7 @@ from gifting import dispatch
 from gifting.holds import CaseHoldTaskWriter, notify_held_gifts
 from gifting.runtime import Runtime
 from gifting.salesforce.writeback import TaskWriter
+from tasks.alerts import emit_failed_gifts
 from tasks.policy import retry_transient
 
 
@@ -50,6 +51,7 @@ def dispatch_due(
         notified = notify_held_gifts(runtime.engine, notice, as_of=as_of)
         outcome["owners_notified_of_holds"] += notified
     get_run_logger().info("dispatch as of %s: %s", as_of, dict(outcome))
+    emit_failed_gifts(runtime, as_of, "dispatch-gifts", dispatch.ACTOR)
     return dict(outcome)
 
 
@@ -65,4 +67,5 @@ def track(runtime: Runtime, as_of: datetime) -> dict[str, int]:
     """Poll the vendor for every sent gift and record deliveries and failures."""
     outcome = dispatch.track_deliveries(runtime.engine, runtime.vendor, as_of=as_of)
     get_run_logger().info("delivery tracking as of %s: %s", as_of, dict(outcome))
+    emit_failed_gifts(runtime, as_of, "track-deliveries", "vendor")
     return dict(outcome)

@@ -8,6 +8,7 @@ from datetime import datetime
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
+from gifting import progress
 from gifting.program import run_step
 from gifting.runtime import Runtime
 from tasks.policy import retry_transient
@@ -32,5 +33,6 @@ def replay_days(
     outcome: Counter[str] = Counter()
     for moment in moments:
         outcome.update(run_step(runtime, moment, backfill=backfill, write_back=write_back))
+        progress.advance("replay", detail=f"{moment:%Y-%m-%d}")
     get_run_logger().info("replayed %s to %s: %s", moments[0], moments[-1], dict(outcome))
     return dict(outcome)

@@ -7,9 +7,10 @@ from datetime import datetime
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
-from gifting import exception_queue, resend
+from gifting import dispatch, exception_queue, resend
 from gifting.runtime import Runtime
 from gifting.salesforce.writeback import TaskWriter
+from tasks.alerts import emit_failed_gifts
 from tasks.policy import retry_transient
 
 
@@ -46,6 +47,7 @@ def resend_failed(
     logger.info("resend as of %s: %s", as_of, result.counts())
     for gift_id, rejection in result.rejected.items():
         logger.warning("gift %s not resent: %s", gift_id, rejection)
+    emit_failed_gifts(runtime, as_of, "resend-failed", dispatch.ACTOR)
     return {"outcomes": result.outcomes, "rejected": result.rejected}
 
 

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Date, DateTime, Engine, bindparam, delete, insert, select, text
 
-import gifting
 from gifting.cohorts.arms import assign_arms
 from gifting.cohorts.estimators import EXPANSION_WINDOW_DAYS
 from gifting.cohorts.metrics import METRIC_COLUMNS, naive_utc
+from gifting.settings import PROJECT_ROOT
 from gifting.warehouse.schema import CohortMetric
 
 logger = logging.getLogger(__name__)
 
-SQL_DIR = Path(gifting.__file__).resolve().parent.parent / "sql"
+SQL_DIR = PROJECT_ROOT / "sql"
 
 ACCOUNT_COLUMNS = [
     "account_id",

@@ -17,6 +17,7 @@ from typing import Any
 from simple_salesforce import Salesforce, format_soql
 from sqlalchemy import Engine, func, select, update
 
+from gifting import progress
 from gifting.errors import DataQualityError, RetriableError
 from gifting.salesforce import mapping
 from gifting.salesforce.batch import WatermarkTracker, WriteBatch
@@ -340,9 +341,12 @@ def sync_org(
     fields = field_mapping or default_field_mapping()
     session = as_session(sf, fields)
     result = SyncResult()
-    for sobject in sync_order(fields):
+    objects = sync_order(fields)
+    progress.start("sync", total=len(objects))
+    for sobject in objects:
         counts = sync_object(session, engine, sobject, now=now, field_mapping=fields)
         result.objects[sobject] = counts
+        progress.advance("sync", detail=f"{sobject}: {counts.seen} records")
         if counts.received != counts.total_size:
             result.warnings.append(
                 f"{sobject}: the queries announced totalSize {counts.total_size} but returned "
@@ -353,4 +357,5 @@ def sync_org(
     else:
         synced_at = now.astimezone(UTC).replace(tzinfo=None)
         result.recipients_linked = count_lookup_recipients(engine, synced_at)
+    progress.finish("sync")
     return result

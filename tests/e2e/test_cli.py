@@ -49,6 +49,9 @@ def test_second_run_sends_no_gift_twice(tmp_path: Path) -> None:
     for stage in ("welcome", "first_week", "first_month", "first_quarter"):
         assert stage in first.stdout
     assert (home / "reports" / "cohort_report.html").exists()
+    # Not a terminal: progress comes as plain lines, without a bar's escape codes.
+    assert re.search(r"^Syncing Salesforce: done, \d+$", first.stdout, re.MULTILINE)
+    assert re.search(r"^Replaying days: done, 300$", first.stdout, re.MULTILINE)
 
     second = _gifting(home, "run", "--accounts", "30", "--replay-days", "300")
     assert second.returncode == 0, second.stdout + second.stderr

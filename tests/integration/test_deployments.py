@@ -20,7 +20,9 @@ def test_every_flow_module_has_a_deployment() -> None:
         deployment["entrypoint"].split(":")[0].removeprefix("flows/").removesuffix(".py")
         for deployment in DEPLOYMENTS
     }
-    assert modules - {"__init__", "cli", "runtime"} <= deployed
+    # flows/cli*.py make up the command line; every other module is one deployment.
+    flow_modules = {name for name in modules if not name.startswith("cli")}
+    assert flow_modules - {"__init__", "runtime"} <= deployed
 
 
 @pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda deployment: deployment["name"])
