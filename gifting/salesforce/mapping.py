@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from gifting.errors import DataQualityError
+from gifting.salesforce.bulk_csv import FieldKind
 from gifting.salesforce.config import FieldMapping
 from gifting.sandbox.org import to_18
 
@@ -93,6 +94,18 @@ STANDARD_FIELDS: dict[str, list[str]] = {
     ],
 }
 
+# Standard fields whose Bulk API CSV text must be converted back to their REST JSON value.
+STANDARD_FIELD_KINDS: dict[str, FieldKind] = {
+    "IsDeleted": "boolean",
+    "IsWon": "boolean",
+    "IsClosed": "boolean",
+    "Amount": "number",
+    "SystemModstamp": "datetime",
+    "CreatedDate": "datetime",
+    "ClosedDate": "datetime",
+    "ActivityDateTime": "datetime",
+}
+
 EVENT_KINDS = {"kickoff": "kickoff", "go-live": "go_live", "qbr": "qbr", "meeting": "meeting"}
 
 
@@ -105,6 +118,25 @@ def query_fields(sobject: str, fields: FieldMapping) -> list[str]:
             names.append(name)
             seen.add(name.casefold())
     return names
+
+
+def field_kinds(sobject: str, fields: FieldMapping) -> dict[str, FieldKind]:
+    """Return the kind of each non-text field the sync reads from ``sobject``, for Bulk CSV."""
+    configured: dict[str, FieldKind] = {
+        "account.strategic": "boolean",
+        "account.nps": "number",
+        "account.referrals": "number",
+        "contact.gift_opt_out": "boolean",
+    }
+    kinds = {
+        name: STANDARD_FIELD_KINDS[name]
+        for name in STANDARD_FIELDS[sobject]
+        if name in STANDARD_FIELD_KINDS
+    }
+    for entry, name in fields.entries(sobject).items():
+        if entry in configured:
+            kinds[name] = configured[entry]
+    return kinds
 
 
 def mapped(record: Record, field: str | None) -> Any:

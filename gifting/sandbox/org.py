@@ -119,7 +119,7 @@ class OrgStore:
             raise KeyError(f"unknown sObject {sobject!r}")
         stamp = now or datetime.now(UTC)
         with self._lock:
-            record = dict(fields)
+            record = _blank_as_null(fields)
             record.setdefault("Id", self.new_id(sobject))
             record.setdefault("CreatedDate", stamp)
             record.setdefault("SystemModstamp", stamp)
@@ -133,7 +133,7 @@ class OrgStore:
         """Update fields of an existing record and move its SystemModstamp forward."""
         with self._lock:
             record = self.objects[sobject][to_18(record_id)]
-            record.update(fields)
+            record.update(_blank_as_null(fields))
             record["SystemModstamp"] = now or datetime.now(UTC)
 
     def delete(self, sobject: str, record_id: str, *, now: datetime | None = None) -> None:
@@ -154,3 +154,20 @@ class OrgStore:
 
     def count(self, sobject: str) -> int:
         return len(self.objects[sobject])
+
+    def field_samples(self, sobject: str) -> Iterator[dict[str, Any]]:
+        """Yield the records that the field catalogue reads field names and types from."""
+        return self.records(sobject)
+
+    def ascending_order(self, sobject: str) -> tuple[str, ...]:
+        """Return the fields by which ``records`` already yields ``sobject`` in ascending order.
+
+        Queries ordered by a prefix of them skip sorting, so they stream. This store promises
+        no order.
+        """
+        return ()
+
+
+def _blank_as_null(fields: dict[str, Any]) -> dict[str, Any]:
+    """Copy ``fields`` with empty strings as None: Salesforce stores a blank text field as null."""
+    return {name: None if value == "" else value for name, value in fields.items()}
