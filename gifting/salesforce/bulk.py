@@ -48,16 +48,18 @@ def stream_bulk_query(
     progress: QueryProgress,
     *,
     kinds: dict[str, FieldKind],
+    options: SyncOptions,
     include_deleted: bool = False,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[dict[str, Any]]:
     """Yield every record of ``soql`` from a Bulk API 2.0 query job, typed as REST sends them.
 
     Args:
-        session: The logged-in session; its ``options`` set page size, polling and timeout.
+        session: The logged-in session.
         soql: The query; Bulk API 2.0 rejects ``COUNT()`` and ``OFFSET``.
         progress: Updated as records arrive; ``total_size`` is the job's record count.
         kinds: Kind of each non-text column, for converting CSV text back to JSON values.
+        options: Page size, first polling interval and timeout of the job.
         include_deleted: Run ``queryAll``, which also returns deleted records.
         sleep: Waits between status checks; tests pass a recorder.
 
@@ -78,9 +80,9 @@ def stream_bulk_query(
     job_id = str(job["id"])
     logger.info("created Bulk API query job %s on %s", job_id, job.get("object"))
     try:
-        info = _wait_for_job(session, job_id, sleep)
+        info = _wait_for_job(session, job_id, options, sleep)
         progress.total_size = int(info.get("numberRecordsProcessed") or 0)
-        yield from _read_results(session, job_id, progress, kinds)
+        yield from _read_results(session, job_id, progress, kinds, options.bulk_page_size)
         progress.done = True
     finally:
         _delete_job(session, job_id)
@@ -92,10 +94,12 @@ def stream_bulk_query(
 
 
 def _wait_for_job(
-    session: SalesforceSession, job_id: str, sleep: Callable[[float], None]
+    session: SalesforceSession,
+    job_id: str,
+    options: SyncOptions,
+    sleep: Callable[[float], None],
 ) -> dict[str, Any]:
     """Poll the job until it reaches a final state, waiting longer each time up to 30 s."""
-    options: SyncOptions = session.options
     deadline = time.monotonic() + options.bulk_timeout_s
     interval = options.bulk_poll_interval_s
     while True:
@@ -137,10 +141,11 @@ def _read_results(
     job_id: str,
     progress: QueryProgress,
     kinds: dict[str, FieldKind],
+    page_size: int,
 ) -> Iterator[dict[str, Any]]:
     locator = ""
     while True:
-        response = _results_page(session, job_id, locator)
+        response = _results_page(session, job_id, locator, page_size)
         progress.pages += 1
         announced = response.headers.get("Sforce-NumberOfRecords")
         logger.debug("Bulk API job %s page %d: %s records", job_id, progress.pages, announced)
@@ -152,9 +157,11 @@ def _read_results(
             return
 
 
-def _results_page(session: SalesforceSession, job_id: str, locator: str) -> requests.Response:
+def _results_page(
+    session: SalesforceSession, job_id: str, locator: str, page_size: int
+) -> requests.Response:
     client = session.client
-    params: dict[str, Any] = {"maxRecords": session.options.bulk_page_size}
+    params: dict[str, Any] = {"maxRecords": page_size}
     if locator:
         params["locator"] = locator
     headers = {**client.headers, "Accept": "text/csv"}

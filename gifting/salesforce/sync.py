@@ -39,7 +39,6 @@ SYNC_ORDER = ("Account", "Contact", "Opportunity", "Task", "Event", "Case")
 CHUNK_SIZE = 200  # Ids per IN list, well under SOQL's 100,000-character query limit
 
 
-
 @dataclass
 class ObjectSyncResult:
     """Counts of one object's sync.
@@ -229,7 +228,14 @@ def _read_records(
                 matched, options.sobject, threshold,
             )  # fmt: skip
             kinds = mapping.field_kinds(options.sobject, options.fields)
-            return stream_bulk_query(session, soql, progress, kinds=kinds, include_deleted=True)
+            return stream_bulk_query(
+                session,
+                soql,
+                progress,
+                kinds=kinds,
+                options=options.fields.sync,
+                include_deleted=True,
+            )
     return stream_query(session, soql, progress, include_deleted=True)
 
 

@@ -97,6 +97,11 @@ class BulkQueryJobs:
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)
 
+    def job_count(self) -> int:
+        """Return the number of jobs not yet deleted."""
+        with self._lock:
+            return len(self._jobs)
+
     def fail_next_jobs(self, message: str, count: int = 1) -> None:
         """Make the next ``count`` jobs end in state ``Failed`` with ``message``."""
         with self._lock:
