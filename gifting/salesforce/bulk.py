@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
@@ -143,18 +144,27 @@ def _read_results(
     kinds: dict[str, FieldKind],
     page_size: int,
 ) -> Iterator[dict[str, Any]]:
-    locator = ""
-    while True:
-        response = _results_page(session, job_id, locator, page_size)
-        progress.pages += 1
-        announced = response.headers.get("Sforce-NumberOfRecords")
-        logger.debug("Bulk API job %s page %d: %s records", job_id, progress.pages, announced)
-        for record in read_csv_records(response.content, kinds):
-            progress.received += 1
-            yield record
-        locator = response.headers.get("Sforce-Locator") or "null"
-        if locator == "null":
-            return
+    """Yield the job's records page by page, fetching the next page while this one is read.
+
+    A page's locator arrives in its headers, so the next request can go out before the current
+    page is parsed; at most two pages of bytes are held at once.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-results") as fetcher:
+        pending = fetcher.submit(_results_page, session, job_id, "", page_size)
+        while pending is not None:
+            response = pending.result()
+            progress.pages += 1
+            locator = response.headers.get("Sforce-Locator") or "null"
+            pending = None
+            if locator != "null":
+                pending = fetcher.submit(_results_page, session, job_id, locator, page_size)
+            logger.debug(
+                "Bulk API job %s page %d: %s records",
+                job_id, progress.pages, response.headers.get("Sforce-NumberOfRecords"),
+            )  # fmt: skip
+            for record in read_csv_records(response.content, kinds):
+                progress.received += 1
+                yield record
 
 
 def _results_page(

@@ -6,6 +6,7 @@ Each mapper takes one record as the REST API returns it and returns a row, or ra
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -106,6 +107,9 @@ STANDARD_FIELD_KINDS: dict[str, FieldKind] = {
     "ActivityDateTime": "datetime",
 }
 
+# The one datetime form Salesforce sends, which ``datetime.fromisoformat`` reads as it is.
+_SALESFORCE_DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}")
+
 EVENT_KINDS = {"kickoff": "kickoff", "go-live": "go_live", "qbr": "qbr", "meeting": "meeting"}
 
 
@@ -149,7 +153,11 @@ def parse_datetime(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+        if isinstance(value, str) and _SALESFORCE_DATETIME.fullmatch(value):
+            # About ten times faster than strptime, which matters at a million records.
+            parsed = datetime.fromisoformat(value)
+        else:
+            parsed = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
     except ValueError as error:
         raise DataQualityError(
             f"invalid datetime {value!r}: expected 2024-03-05T17:22:10.000+0000"

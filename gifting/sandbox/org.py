@@ -7,6 +7,7 @@ Records are plain dicts of field name to Python value (``str``, ``bool``, ``int`
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from collections.abc import Iterator
@@ -70,14 +71,17 @@ RELATIONSHIPS: dict[str, dict[str, Relationship]] = {
 
 def id_checksum(id15: str) -> str:
     """Return the three-character suffix that turns a 15-character Salesforce Id into 18."""
-    suffix = ""
-    for block in range(3):
-        bits = 0
-        for position, char in enumerate(id15[block * 5 : block * 5 + 5]):
-            if "A" <= char <= "Z":
-                bits |= 1 << position
-        suffix += _ID_CHARS[bits]
-    return suffix
+    return _block_char(id15[0:5]) + _block_char(id15[5:10]) + _block_char(id15[10:15])
+
+
+@functools.lru_cache(maxsize=65_536)
+def _block_char(block: str) -> str:
+    """Encode which of five characters are upper case; Id blocks repeat, so results are cached."""
+    bits = 0
+    for position, char in enumerate(block):
+        if "A" <= char <= "Z":
+            bits |= 1 << position
+    return _ID_CHARS[bits]
 
 
 def to_18(record_id: str) -> str:
