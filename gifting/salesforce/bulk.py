@@ -100,7 +100,11 @@ def _wait_for_job(
     options: SyncOptions,
     sleep: Callable[[float], None],
 ) -> dict[str, Any]:
-    """Poll the job until it reaches a final state, waiting longer each time up to 30 s."""
+    """Poll the job until it reaches a final state, waiting half as long again each time.
+
+    Growing by half rather than doubling keeps the wait after a job finishes under half its
+    run time, while a long job is still checked at most every 30 s.
+    """
     deadline = time.monotonic() + options.bulk_timeout_s
     interval = options.bulk_poll_interval_s
     while True:
@@ -117,7 +121,7 @@ def _wait_for_job(
             )
         logger.debug("Bulk API query job %s is %s; next check in %.1f s", job_id, state, interval)
         sleep(interval)
-        interval = min(interval * 2, MAX_POLL_INTERVAL_S)
+        interval = min(interval * 1.5, MAX_POLL_INTERVAL_S)
     if state != "JobComplete":
         message = info.get("errorMessage") or "no errorMessage given"
         logger.error("Bulk API query job %s on %s ended %s", job_id, info.get("object"), state)
@@ -206,6 +210,6 @@ def _delete_job(session: SalesforceSession, job_id: str) -> None:
             ),
         )
     except (PermanentError, RetriableError) as error:
-        logger.warning("could not delete Bulk API query job %s: %s", job_id, error)
+        logger.warning("failed to delete Bulk API query job %s: %s", job_id, error)
         return
     logger.debug("deleted Bulk API query job %s", job_id)

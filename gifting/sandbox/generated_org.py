@@ -1,7 +1,7 @@
 """An org of any size whose Accounts, Contacts and Opportunities are computed, not stored.
 
-The sample org holds every record in memory, about 1.5 KiB each, so a million-record org would
-need gigabytes. ``GeneratedOrgStore`` builds record ``i`` from ``i`` whenever it is read, in
+The sample org keeps every record in memory, an estimated 1.5 KiB each, so a million-record org
+would need gigabytes. ``GeneratedOrgStore`` builds record ``i`` from ``i`` whenever it is read, in
 ascending ``SystemModstamp`` order, so queries ordered that way stream without sorting and the
 sandbox serves a million records in constant memory. Each account has one contact and one won
 opportunity. Text fields cycle through emoji, CJK, right-to-left script, quotes, commas and line

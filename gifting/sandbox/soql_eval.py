@@ -182,6 +182,9 @@ class QueryPlan:
     sort_keys: list[tuple[ResolvedField, OrderItem]]
 
     def count(self, *, include_deleted: bool = False) -> int:
+        unfiltered = self.matches is None and self.query.limit is None and not self.query.offset
+        if unfiltered and include_deleted:
+            return self.store.count(self.sobject)  # every record matches, deleted ones too
         return sum(1 for _ in self._rows(include_deleted))
 
     def records(self, *, include_deleted: bool = False) -> Iterator[SelectedRecord]:
