@@ -188,6 +188,7 @@ def _sync_pass(
             _handle_record(record, options, batch, tracker, result)
             if batch.full:
                 store(tracker.mid_query())
+        store(tracker.complete())
     except QueryRejected as error:
         if error.error_code == "INVALID_FIELD":
             raise options.fields.invalid_field_error(options.sobject, error.detail) from error
@@ -196,7 +197,8 @@ def _sync_pass(
         # Store what this pass read before the request failed, so the next pass starts after it.
         store(tracker.mid_query())
         raise
-    store(tracker.complete())
+    finally:
+        batch.close()
     result.total_size += progress.total_size or 0
     result.received += progress.received
 
