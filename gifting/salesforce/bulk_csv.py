@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 FieldKind = Literal["boolean", "number", "datetime"]
@@ -32,7 +32,9 @@ class CsvRecordReader:
         self._columns = [(name.split("."), folded.get(name.casefold())) for name in header]
         self._nested = any(len(path) > 1 for path, _ in self._columns)
         self._typed = [
-            (name, kind) for name, (_, kind) in zip(header, self._columns, strict=True) if kind
+            (name, _CONVERTERS[kind])
+            for name, (_, kind) in zip(header, self._columns, strict=True)
+            if kind
         ]
 
     def record(self, row: list[str]) -> Record:
@@ -45,10 +47,10 @@ class CsvRecordReader:
         if not self._nested:
             # A million rows pass here, so text columns skip convert_value.
             flat = {name: text or None for name, text in zip(self.header, row, strict=True)}
-            for name, kind in self._typed:
+            for name, convert in self._typed:
                 text = flat[name]
                 if text is not None:
-                    flat[name] = convert_value(text, kind)
+                    flat[name] = convert(text)
             return flat
         record: Record = {}
         for (path, kind), text in zip(self._columns, row, strict=True):
@@ -67,15 +69,16 @@ def convert_value(text: str, kind: FieldKind | None) -> Any:
     """
     if text == "":
         return None
-    if kind == "boolean":
-        folded = text.casefold()
-        return {"true": True, "false": False}.get(folded, text)
-    if kind == "number":
-        return _number(text)
-    if kind == "datetime" and text.endswith("Z"):
-        # Bulk results end UTC datetimes in Z; the REST API writes the offset +0000.
-        return text[:-1] + "+0000"
-    return text
+    if kind is None:
+        return text
+    return _CONVERTERS[kind](text)
+
+
+def _boolean(text: str) -> bool | str:
+    value = _BOOLEANS.get(text)
+    if value is None:
+        value = _BOOLEANS.get(text.casefold())
+    return text if value is None else value
 
 
 def _number(text: str) -> int | float | str:
@@ -85,6 +88,19 @@ def _number(text: str) -> int | float | str:
         return int(text)
     except ValueError:
         return text
+
+
+def _datetime(text: str) -> str:
+    # Bulk results end UTC datetimes in Z; the REST API writes the offset +0000.
+    return text[:-1] + "+0000" if text.endswith("Z") else text
+
+
+_BOOLEANS = {"true": True, "false": False}
+_CONVERTERS: dict[FieldKind, Callable[[str], Any]] = {
+    "boolean": _boolean,
+    "number": _number,
+    "datetime": _datetime,
+}
 
 
 def _empty_parents_as_null(record: Record) -> Record:
