@@ -1,10 +1,12 @@
 """Read a large query through a Bulk API 2.0 query job instead of REST pages of 2,000 records.
 
-A job costs a handful of API requests however many records it returns: create it, poll its
-state until ``JobComplete``, then fetch the CSV results ``bulk_page_size`` records at a time by
-following the ``Sforce-Locator`` header until it is ``null``. Each page is parsed as it is read,
-so memory stays at one page of bytes. The job is deleted afterwards, whether or not the read
-finished.
+A job costs a handful of API requests however many records it returns: create it, poll its state
+until ``JobComplete``, then fetch the CSV results ``bulk_page_size`` records at a time by
+following the ``Sforce-Locator`` header until it is ``null``. Records are parsed from a page as
+they are used while the next page downloads, so memory stays at two pages of bytes. The job is
+deleted afterwards, whether or not the read finished. The query keeps its ``ORDER BY
+SystemModstamp``; should a job return rows out of that order, ``WatermarkTracker`` moves the
+watermark only once the whole read is stored.
 
 The requests go through ``SalesforceSession.call`` for retries, the API budget and error
 translation. simple-salesforce 1.12's ``bulk2`` helpers are not used: they poll on their own
