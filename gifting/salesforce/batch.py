@@ -8,6 +8,7 @@ watermark with every row it covers.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -82,7 +83,13 @@ def _later(first: datetime | None, second: datetime | None) -> datetime | None:
 
 
 class WriteBatch:
-    """Rows from the records handled since the last flush, for one sObject."""
+    """Rows from the records handled since the last flush, for one sObject.
+
+    A flush hands its rows to one writer thread, so reading and mapping the next batch overlaps
+    the database write. At most one write is in flight: ``flush`` first waits for the previous
+    one, so batches and their watermarks land in order, and a failed write raises in the next
+    ``flush`` or in ``close`` before another batch is queued.
+    """
 
     def __init__(self, engine: Engine, sobject: str, size: int) -> None:
         self.engine = engine
@@ -92,6 +99,8 @@ class WriteBatch:
         self.removed_outcomes: set[str] = set()
         self.quarantine: list[Row] = []
         self.records = 0
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sync-{sobject}")
+        self._in_flight: Future[None] | None = None
 
     @property
     def full(self) -> bool:
@@ -116,7 +125,54 @@ class WriteBatch:
         self.records += 1
 
     def flush(self, watermark: datetime | None, *, at: datetime, seen: int) -> None:
-        """Write the pending rows and the sObject's watermark in one transaction."""
+        """Queue the pending rows and the sObject's watermark as one transaction."""
+        self.wait()
+        pending = _PendingWrite(
+            self.engine,
+            self.sobject,
+            self.rows,
+            self.removed_outcomes,
+            self.quarantine,
+            self.records,
+        )
+        self.rows, self.removed_outcomes, self.quarantine, self.records = {}, set(), [], 0
+        self._in_flight = self._writer.submit(pending.write, watermark, at, seen)
+
+    def wait(self) -> None:
+        """Block until the write in flight is committed, raising its error if it failed."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            in_flight.result()
+
+    def close(self) -> None:
+        """Wait for the write in flight, then stop the writer thread."""
+        try:
+            self.wait()
+        finally:
+            self._writer.shutdown(wait=True)
+
+
+class _PendingWrite:
+    """The rows of one flush, written in one transaction by the writer thread."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sobject: str,
+        rows: dict[str, list[Row]],
+        removed_outcomes: set[str],
+        quarantine: list[Row],
+        records: int,
+    ) -> None:
+        self.engine = engine
+        self.sobject = sobject
+        self.rows = rows
+        self.removed_outcomes = removed_outcomes
+        self.quarantine = quarantine
+        self.records = records
+
+    def write(self, watermark: datetime | None, at: datetime, seen: int) -> None:
+        """Write the rows and the sObject's watermark in one transaction."""
         with self.engine.begin() as connection:
             self._write_rows(connection)
             self._write_quarantine(connection)
@@ -128,8 +184,6 @@ class WriteBatch:
             }
             upsert(connection, SyncState.__table__, [state], ["object_name"])
         logger.debug("stored %d %s records; watermark %s", self.records, self.sobject, watermark)
-        self.rows, self.quarantine, self.records = {}, [], 0
-        self.removed_outcomes = set()
 
     def _write_rows(self, connection: Connection) -> None:
         self._drop_superseded_contract_rows()

@@ -87,6 +87,10 @@ class SyncOptions(_Section):
     batch_size: int = Field(default=1000, ge=1)
     max_attempts: int = Field(default=4, ge=1, le=10)
     backoff_base_s: float = Field(default=1.0, ge=0.0)
+    bulk_threshold: int | None = Field(default=50_000, ge=0)
+    bulk_page_size: int = Field(default=50_000, ge=1)
+    bulk_poll_interval_s: float = Field(default=0.5, gt=0.0)
+    bulk_timeout_s: float = Field(default=3600.0, gt=0.0)
 
 
 class ConnectionConfig(_Section):

@@ -19,7 +19,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from simple_salesforce import Salesforce
@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 30.0
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+T = TypeVar("T")
 
 
 class ApiLimitReached(RetriableError):
@@ -164,14 +166,22 @@ class SalesforceSession:
         )
 
     def _call(self, what: str, send: Callable[[], Any]) -> dict[str, Any]:
-        """Send one request under the budget check, retrying transient failures."""
+        return dict(self.call(what, send))
+
+    def call(self, what: str, send: Callable[[], T]) -> T:
+        """Send one request under the budget check, retrying transient failures.
+
+        Args:
+            what: Names the request in messages, such as ``query page``.
+            send: Sends the request through ``client`` and returns its result.
+        """
         failure: Exception | None = None
         reason = ""
         attempts = self.options.max_attempts
         for attempt in range(1, attempts + 1):
             self._check_budget()
             try:
-                return dict(send())
+                return send()
             except (requests.Timeout, requests.ConnectionError) as error:
                 failure = error
                 reason = f"network error ({type(error).__name__})"

@@ -7,6 +7,7 @@ Records are plain dicts of field name to Python value (``str``, ``bool``, ``int`
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from collections.abc import Iterator
@@ -76,14 +77,17 @@ RELATIONSHIPS: dict[str, dict[str, Relationship]] = {
 
 def id_checksum(id15: str) -> str:
     """Return the three-character suffix that turns a 15-character Salesforce Id into 18."""
-    suffix = ""
-    for block in range(3):
-        bits = 0
-        for position, char in enumerate(id15[block * 5 : block * 5 + 5]):
-            if "A" <= char <= "Z":
-                bits |= 1 << position
-        suffix += _ID_CHARS[bits]
-    return suffix
+    return _block_char(id15[0:5]) + _block_char(id15[5:10]) + _block_char(id15[10:15])
+
+
+@functools.lru_cache(maxsize=65_536)
+def _block_char(block: str) -> str:
+    """Encode which of five characters are upper case; Id blocks repeat, so results are cached."""
+    bits = 0
+    for position, char in enumerate(block):
+        if "A" <= char <= "Z":
+            bits |= 1 << position
+    return _ID_CHARS[bits]
 
 
 def to_18(record_id: str) -> str:
@@ -132,7 +136,7 @@ class OrgStore:
             raise KeyError(f"unknown sObject {sobject!r}")
         stamp = now or datetime.now(UTC)
         with self._lock:
-            record = dict(fields)
+            record = _blank_as_null(fields)
             if "Id" not in record:
                 record["Id"] = self.new_id(sobject)
             record.setdefault("CreatedDate", stamp)
@@ -147,7 +151,7 @@ class OrgStore:
         """Update fields of an existing record and move its SystemModstamp forward."""
         with self._lock:
             record = self.objects[sobject][to_18(record_id)]
-            record.update(fields)
+            record.update(_blank_as_null(fields))
             record["SystemModstamp"] = now or datetime.now(UTC)
 
     def delete(self, sobject: str, record_id: str, *, now: datetime | None = None) -> None:
@@ -168,3 +172,20 @@ class OrgStore:
 
     def count(self, sobject: str) -> int:
         return len(self.objects[sobject])
+
+    def field_samples(self, sobject: str) -> Iterator[dict[str, Any]]:
+        """Yield the records that the field catalogue reads field names and types from."""
+        return self.records(sobject)
+
+    def ascending_order(self, sobject: str) -> tuple[str, ...]:
+        """Return the fields by which ``records`` already yields ``sobject`` in ascending order.
+
+        Queries ordered by a prefix of them skip sorting, so they stream. This store promises
+        no order.
+        """
+        return ()
+
+
+def _blank_as_null(fields: dict[str, Any]) -> dict[str, Any]:
+    """Copy ``fields`` with empty strings as None: Salesforce stores a blank text field as null."""
+    return {name: None if value == "" else value for name, value in fields.items()}

@@ -63,7 +63,11 @@ class ApiRequest:
 
 @dataclass
 class ApiResponse:
-    """Status, JSON-serialisable body (None for an empty body) and extra headers."""
+    """Status, body and extra headers.
+
+    The body is JSON-serialisable, None for an empty body, or bytes sent as they are under the
+    ``Content-Type`` in ``headers``.
+    """
 
     status: int
     body: Any = None
@@ -107,6 +111,7 @@ class SalesforceApi:
         page_size: Records per query page; Salesforce's default batch is 2000.
         api_request_limit: Daily API allocation that ``/limits`` reports.
         api_usage: Returns the number of API requests served so far.
+        bulk: Serves ``/jobs/...`` (Bulk API 2.0) from the request, version and resource path.
     """
 
     def __init__(
@@ -116,6 +121,7 @@ class SalesforceApi:
         page_size: int,
         api_request_limit: int,
         api_usage: Callable[[], int],
+        bulk: Callable[[ApiRequest, str, str], ApiResponse] | None = None,
     ) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
@@ -123,6 +129,7 @@ class SalesforceApi:
         self.page_size = page_size
         self.api_request_limit = api_request_limit
         self._api_usage = api_usage
+        self._bulk = bulk
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -150,6 +157,8 @@ class SalesforceApi:
             return self._next_page(
                 version, match["endpoint"], match["locator"], int(match["start"])
             )
+        if self._bulk is not None and resource.startswith("/jobs/"):
+            return self._bulk(request, version, resource)
         if match := _SOBJECT_PATH.match(resource):
             _allow(request, "POST")
             return self._create(match["sobject"], request.body)

@@ -89,11 +89,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         response = self.server.callback(
             self.command, self.path, body, authorization=self.headers.get("Authorization")
         )
-        payload = b"" if response.body is None else json.dumps(response.body).encode()
+        if isinstance(response.body, bytes):
+            payload = response.body
+        else:
+            payload = b"" if response.body is None else json.dumps(response.body).encode()
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
-        if payload:
+        if payload and "Content-Type" not in response.headers:
             self.send_header("Content-Type", _JSON_CONTENT_TYPE)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()

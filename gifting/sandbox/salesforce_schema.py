@@ -108,7 +108,7 @@ def describe_object(store: OrgStore, sobject: str) -> ObjectSchema:
         types.setdefault(foreign_key, "string")
     # NOTE: a field that is null in every record has no type, so filters on it accept a literal of
     # any type, where a real org would reject a mismatched one.
-    for record in store.records(sobject):
+    for record in store.field_samples(sobject):
         for field, value in record.items():
             if types.get(field) is None:
                 types[field] = value_type(value)

@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 from gifting.sandbox.certs import create_server_tls
 from gifting.sandbox.org import OrgStore, to_18
 from gifting.sandbox.salesforce_api import ApiError, ApiRequest, ApiResponse, SalesforceApi
+from gifting.sandbox.salesforce_bulk import BulkQueryJobs
 from gifting.sandbox.salesforce_http import SandboxHttpServer
 from gifting.sandbox.salesforce_oauth import ConnectedApp, TokenEndpoint
 
@@ -121,11 +122,13 @@ class SalesforceSandbox:
         self._faults: list[_Fault] = []
         self._request_count = 0
         self._api_usage = 0
+        self.bulk_jobs = BulkQueryJobs(store, user_id=INTEGRATION_USER_ID)
         self._api = SalesforceApi(
             store,
             page_size=page_size,
             api_request_limit=api_request_limit,
             api_usage=lambda: self._api_usage,
+            bulk=self.bulk_jobs.handle,
         )
         self._server: SandboxHttpServer | None = None
         self._thread: threading.Thread | None = None
@@ -168,6 +171,7 @@ class SalesforceSandbox:
         server.server_close()
         thread.join()
         self._server = self._thread = None
+        self.bulk_jobs.close()
         if self._temporary_cert_dir is not None:
             shutil.rmtree(self._temporary_cert_dir, ignore_errors=True)
             self._temporary_cert_dir = None

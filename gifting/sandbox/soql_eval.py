@@ -9,8 +9,9 @@ as ``TODAY``, but not a plain date such as ``2026-01-01``.
 
 from __future__ import annotations
 
+import itertools
 import operator as operators
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -158,6 +159,68 @@ def evaluate(
         SoqlError: ``INVALID_TYPE`` for an unknown sObject, ``INVALID_FIELD`` for an unknown
             field or a filter value of the wrong type, ``MALFORMED_QUERY`` for a duplicate field.
     """
+    plan = prepare(query, store, now=now)
+    if query.count_only:
+        return SoqlResult(plan.sobject, plan.count(include_deleted=include_deleted), [])
+    records = list(plan.records(include_deleted=include_deleted))
+    return SoqlResult(plan.sobject, len(records), records)
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """A query checked against the schema, ready to stream its rows.
+
+    Both the REST query resources and Bulk API 2.0 query jobs read rows through a plan, so
+    they filter, sort and project alike.
+    """
+
+    query: SoqlQuery
+    store: OrgStore
+    sobject: str
+    selected: list[ResolvedField]
+    matches: Predicate | None
+    sort_keys: list[tuple[ResolvedField, OrderItem]]
+
+    def count(self, *, include_deleted: bool = False) -> int:
+        unfiltered = self.matches is None and self.query.limit is None and not self.query.offset
+        if unfiltered and include_deleted:
+            return self.store.count(self.sobject)  # every record matches, deleted ones too
+        return sum(1 for _ in self._rows(include_deleted))
+
+    def records(self, *, include_deleted: bool = False) -> Iterator[SelectedRecord]:
+        """Yield the selected rows one at a time, in query order."""
+        for record in self._rows(include_deleted):
+            yield _project(record, self.sobject, self.selected, self.store)
+
+    def _rows(self, include_deleted: bool) -> Iterator[Record]:
+        matches = self.matches
+        rows: Iterable[Record] = (
+            record
+            for record in self.store.records(self.sobject)
+            if (include_deleted or not record.get("IsDeleted"))
+            and (matches is None or matches(record))
+        )
+        if self.sort_keys and not self._presorted():
+            rows = list(rows)
+            _sort(rows, self.sort_keys, self.store)
+        start = self.query.offset or 0
+        stop = None if self.query.limit is None else start + self.query.limit
+        return itertools.islice(rows, start, stop)
+
+    def _presorted(self) -> bool:
+        """Tell whether the store already yields records in ``ORDER BY`` order."""
+        order = self.store.ascending_order(self.sobject)
+        keys = [(resolved.hops, resolved.name) for resolved, _ in self.sort_keys]
+        ascending = all(not item.descending for _, item in self.sort_keys)
+        return ascending and keys == [((), name) for name in order[: len(keys)]]
+
+
+def prepare(query: SoqlQuery, store: OrgStore, *, now: datetime | None = None) -> QueryPlan:
+    """Check a parsed query against the store's schema and compile its filter.
+
+    Raises:
+        SoqlError: As ``evaluate`` does.
+    """
     sobject = canonical_sobject(store, query.sobject)
     if sobject is None:
         raise SoqlError(
@@ -170,21 +233,7 @@ def evaluate(
     today = (now or datetime.now(UTC)).astimezone(UTC).date()
     matches = _compile(query.where, resolver, today) if query.where else None
     sort_keys = [(resolver.resolve(item.field), item) for item in query.order_by]
-
-    rows = [
-        record
-        for record in store.records(sobject)
-        if (include_deleted or not record.get("IsDeleted")) and (matches is None or matches(record))
-    ]
-    _sort(rows, sort_keys, store)
-    start = query.offset or 0
-    stop = None if query.limit is None else start + query.limit
-    rows = rows[start:stop]
-
-    if query.count_only:
-        return SoqlResult(sobject, len(rows), [])
-    records = [_project(record, sobject, selected, store) for record in rows]
-    return SoqlResult(sobject, len(records), records)
+    return QueryPlan(query, store, sobject, selected, matches, sort_keys)
 
 
 def _resolve_select_list(paths: tuple[FieldPath, ...], resolver: _Resolver) -> list[ResolvedField]:

@@ -29,7 +29,9 @@ def upsert(
     if not rows:
         return
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(list(rows))
+    # Rows go as executemany parameters, not as one multi-row VALUES clause, so SQLAlchemy
+    # compiles and caches one statement per table instead of one per batch size.
+    statement = dialect.insert(table)
     updated = {
         name: statement.excluded[name] for name in rows[0] if name not in key and name not in keep
     }
@@ -37,4 +39,4 @@ def upsert(
         statement = statement.on_conflict_do_update(index_elements=list(key), set_=updated)
     else:
         statement = statement.on_conflict_do_nothing(index_elements=list(key))
-    connection.execute(statement)
+    connection.execute(statement, list(rows))
