@@ -29,7 +29,13 @@ from gifting import ledger
 from gifting.config import ProgramConfig, StageConfig
 from gifting.planning.alignment import load_events, milestone_day
 from gifting.planning.budgets import BUDGET_EXHAUSTED, BudgetBook, load_budget_book, reserve_amount
-from gifting.planning.compliance import ComplianceDecision, apply_rule, matching_rule
+from gifting.planning.compliance import (
+    ComplianceDecision,
+    RecipientFacts,
+    decide,
+    format_usd,
+    matching_rules,
+)
 from gifting.planning.holdout import is_holdout
 from gifting.planning.pilot import pilot_exclusion
 from gifting.planning.timing import DueTime, RecipientLocale, resolve_locale, schedule_due
@@ -66,6 +72,9 @@ class PlanContext:
     backfill: bool
     events: dict[str, list[tuple[str, date]]]
     budgets: BudgetBook
+    # Due times by (arrival day, locale, lead days, same day, signing day). Many contracts share
+    # these inputs, and computing a due time walks the recipient's holiday calendar.
+    due_times: dict[tuple[Any, ...], DueTime] = field(default_factory=dict)
 
 
 def gift_id(contract_id: str, stage: str) -> str:
@@ -74,15 +83,22 @@ def gift_id(contract_id: str, stage: str) -> str:
 
 
 def assign_holdout(connection: Connection, program: ProgramConfig, *, as_of: datetime) -> int:
-    """Record the holdout flag of every account that has none yet; recorded flags never change."""
+    """Record the holdout flag of every account that has none yet; recorded flags never change.
+
+    Flags are written with one ``UPDATE`` per chunk of Ids and flag value, not one per account,
+    because a round trip per account dominated planning time on PostgreSQL.
+    """
     pending = connection.scalars(select(Account.id).where(Account.holdout.is_(None))).all()
-    for account_id in pending:
-        flag = is_holdout(account_id, program.holdout.salt, program.holdout.share)
-        connection.execute(
-            update(Account)
-            .where(Account.id == account_id, Account.holdout.is_(None))
-            .values(holdout=flag, holdout_assigned_at=as_of)
-        )
+    holdout = [a for a in pending if is_holdout(a, program.holdout.salt, program.holdout.share)]
+    flagged = set(holdout)
+    groups = {True: holdout, False: [a for a in pending if a not in flagged]}
+    for flag, account_ids in groups.items():
+        for chunk in chunked(account_ids):
+            connection.execute(
+                update(Account)
+                .where(Account.id.in_(chunk), Account.holdout.is_(None))
+                .values(holdout=flag, holdout_assigned_at=as_of)
+            )
     return len(pending)
 
 
@@ -106,14 +122,18 @@ def plan_due_time(
     locale = contract_locale(contract)
     same_day = stage.name in schedule.same_day_stages
     lead = 0 if same_day else schedule.lead_days(stage.name, locale.country)
-    due = schedule_due(
-        milestone.day,
-        locale,
-        schedule,
-        lead_days=lead,
-        same_day=same_day,
-        earliest=contract.signed_on,
-    )
+    key = (milestone.day, locale, lead, same_day, contract.signed_on)
+    due = context.due_times.get(key)
+    if due is None:
+        due = schedule_due(
+            milestone.day,
+            locale,
+            schedule,
+            lead_days=lead,
+            same_day=same_day,
+            earliest=contract.signed_on,
+        )
+        context.due_times[key] = due
     return due, milestone.reason
 
 
@@ -136,13 +156,17 @@ def _eligibility(contract: Any, context: PlanContext) -> str | None:
     )
 
 
-def _compliance(
-    contract: Any, stage: StageConfig, context: PlanContext
-) -> ComplianceDecision | None:
-    rule = matching_rule(
-        context.program.compliance, industry=contract.industry, email=contract.email
+def recipient_facts(contract: Any) -> RecipientFacts:
+    """Return what compliance reads about the contract's recipient and account."""
+    cap = contract.gift_policy_cap_usd
+    return RecipientFacts(
+        industry=contract.industry,
+        email=contract.email,
+        title=contract.title,
+        healthcare_professional=contract.is_healthcare_professional,
+        policy_cap_usd=Decimal(cap) if cap is not None else None,
+        policy_no_gifts=contract.gift_policy_no_gifts,
     )
-    return apply_rule(rule, stage) if rule is not None else None
 
 
 @dataclass
@@ -155,6 +179,7 @@ class GiftPlan:
     reasons: list[str]
     status: str = ledger.PLANNED
     reason: str | None = None
+    compliance: ComplianceDecision | None = None
 
     def skip(self, reason: str) -> GiftPlan:
         self.status, self.reason = ledger.SKIPPED, reason
@@ -162,15 +187,14 @@ class GiftPlan:
 
 
 def _skip_reason(
-    contract: Any, stage: StageConfig, context: PlanContext, due: DueTime
+    contract: Any, stage: StageConfig, context: PlanContext, plan: GiftPlan
 ) -> str | None:
     """Return why the gift is skipped before any budget is reserved, or ``None``."""
     if skip := _eligibility(contract, context):
         return skip
-    decision = _compliance(contract, stage, context)
-    if decision is not None and decision.skip_reason:
-        return decision.skip_reason
-    window_ends_at = due.at + timedelta(hours=stage.window_hours)
+    if plan.compliance is not None and plan.compliance.skip_reason:
+        return plan.compliance.skip_reason
+    window_ends_at = plan.due.at + timedelta(hours=stage.window_hours)
     if context.as_of > window_ends_at and not context.backfill:
         return "window_missed"
     return None
@@ -179,27 +203,38 @@ def _skip_reason(
 def _reserve_budget(
     contract: Any, stage: StageConfig, context: PlanContext, plan: GiftPlan
 ) -> GiftPlan:
-    """Lower the budget to a compliance limit, then reserve it against the caps or skip."""
-    decision = _compliance(contract, stage, context)
-    if decision is not None and decision.budget_max < plan.budget_max:
-        plan.budget_max = decision.budget_max
-        plan.reason = f"{decision.rule} compliance limits the gift to {plan.budget_max} USD"
-        plan.reasons.append(plan.reason)
+    """Lower the budget to the compliance limits, then reserve it against the caps or skip."""
+    decision = plan.compliance
+    if decision is not None and decision.note is not None:
+        plan.budget_min, plan.budget_max = decision.budget_min, decision.budget_max
+        plan.reason = decision.note
+        plan.reasons.append(decision.note)
     mode = context.program.budget_caps.reserve
     amount = reserve_amount(plan.budget_min, plan.budget_max, mode)
-    blocked = context.budgets.try_reserve(stage.name, contract.contact_id, plan.due.at, amount)
+    budgets = context.budgets
+    if decision is not None and decision.yearly_limit is not None:
+        given = budgets.recipient_year_total(contract.contact_id, plan.due.at)
+        if given + amount > decision.yearly_limit:
+            plan.reasons.append(
+                f"{decision.rule} compliance allows {format_usd(decision.yearly_limit)} USD a "
+                f"year, and {format_usd(given)} USD is already planned for {plan.due.at:%Y}"
+            )
+            return plan.skip(f"compliance_{decision.rule}_yearly")
+    blocked = budgets.try_reserve(stage.name, contract.contact_id, plan.due.at, amount)
     if blocked:
         plan.reasons.append(f"{amount} USD does not fit the {blocked} cap for {plan.due.at:%Y-%m}")
         return plan.skip(BUDGET_EXHAUSTED)
     return plan
 
 
-def _gift_row(contract: Any, stage: StageConfig, context: PlanContext) -> dict[str, Any]:
+def _gift_row(
+    contract: Any, stage: StageConfig, context: PlanContext, compliance: ComplianceDecision | None
+) -> dict[str, Any]:
     due, aligned = plan_due_time(contract, stage, context)
     reasons = [aligned] if aligned else []
     reasons.extend(due.reasons)
-    plan = GiftPlan(due, stage.budget_usd[0], stage.budget_usd[1], reasons)
-    if skip := _skip_reason(contract, stage, context, due):
+    plan = GiftPlan(due, stage.budget_usd[0], stage.budget_usd[1], reasons, compliance=compliance)
+    if skip := _skip_reason(contract, stage, context, plan):
         plan.skip(skip)
     else:
         plan = _reserve_budget(contract, stage, context, plan)
@@ -224,6 +259,8 @@ def _row(contract: Any, stage: StageConfig, as_of: datetime, plan: GiftPlan) -> 
         "budget_max": plan.budget_max,
         "currency": "USD",
         "selection_reasons": plan.reasons,
+        "compliance_rule": plan.compliance.rule if plan.compliance else None,
+        "transfer_of_value": bool(plan.compliance and plan.compliance.transfer_of_value),
         "idempotency_key": f"gift-{identifier}",
         "attempts": 0,
         "created_at": as_of,
@@ -248,6 +285,10 @@ def contract_query() -> Select[Any]:
             Contact.time_zone,
             Contact.gift_opt_out,
             Contact.email,
+            Contact.title,
+            Contact.is_healthcare_professional,
+            Account.gift_policy_cap_usd,
+            Account.gift_policy_no_gifts,
             Contact.country.label("contact_country"),
             Contact.state.label("contact_state"),
         )
@@ -303,10 +344,12 @@ def plan_gifts(
         )
         rows = []
         for contract in contracts:
+            facts = recipient_facts(contract)
+            rules = matching_rules(program.compliance.rules, facts)
             for stage in program.stages:
                 if (contract.id, stage.name) in existing:
                     continue
-                row = _gift_row(contract, stage, context)
+                row = _gift_row(contract, stage, context, decide(rules, facts, stage))
                 rows.append(row)
                 result.created[(stage.name, row["status"], _reason_key(row))] += 1
         ledger.create_gifts(connection, rows, at=as_of, actor=ACTOR)
