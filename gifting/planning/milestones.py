@@ -187,11 +187,14 @@ class GiftPlan:
 
 
 def _skip_reason(
-    contract: Any, stage: StageConfig, context: PlanContext, plan: GiftPlan
+    stage: StageConfig, context: PlanContext, plan: GiftPlan, excluded: str | None
 ) -> str | None:
-    """Return why the gift is skipped before any budget is reserved, or ``None``."""
-    if skip := _eligibility(contract, context):
-        return skip
+    """Return why the gift is skipped before any budget is reserved, or ``None``.
+
+    ``excluded`` is the contract's reason to get no gift at all, from ``_eligibility``.
+    """
+    if excluded:
+        return excluded
     if plan.compliance is not None and plan.compliance.skip_reason:
         return plan.compliance.skip_reason
     window_ends_at = plan.due.at + timedelta(hours=stage.window_hours)
@@ -228,13 +231,17 @@ def _reserve_budget(
 
 
 def _gift_row(
-    contract: Any, stage: StageConfig, context: PlanContext, compliance: ComplianceDecision | None
+    contract: Any,
+    stage: StageConfig,
+    context: PlanContext,
+    compliance: ComplianceDecision | None,
+    excluded: str | None,
 ) -> dict[str, Any]:
     due, aligned = plan_due_time(contract, stage, context)
     reasons = [aligned] if aligned else []
     reasons.extend(due.reasons)
     plan = GiftPlan(due, stage.budget_usd[0], stage.budget_usd[1], reasons, compliance=compliance)
-    if skip := _skip_reason(contract, stage, context, plan):
+    if skip := _skip_reason(stage, context, plan, excluded):
         plan.skip(skip)
     else:
         plan = _reserve_budget(contract, stage, context, plan)
@@ -346,10 +353,12 @@ def plan_gifts(
         for contract in contracts:
             facts = recipient_facts(contract)
             rules = matching_rules(program.compliance.rules, facts)
+            excluded = _eligibility(contract, context)
             for stage in program.stages:
                 if (contract.id, stage.name) in existing:
                     continue
-                row = _gift_row(contract, stage, context, decide(rules, facts, stage))
+                compliance = decide(rules, facts, stage)
+                row = _gift_row(contract, stage, context, compliance, excluded)
                 rows.append(row)
                 result.created[(stage.name, row["status"], _reason_key(row))] += 1
         ledger.create_gifts(connection, rows, at=as_of, actor=ACTOR)

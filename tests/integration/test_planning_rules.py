@@ -40,7 +40,13 @@ def _seed(engine: Engine, number: int, signed_on: date, **fields: Any) -> str:
     """Insert one account, contact and won contract; ``fields`` override their columns."""
     account_id, contact_id, contract_id = _id("001", number), _id("003", number), _id("006", number)
     account = {"industry": "Technology", "country": "US", "state": "TX", "owner_id": None}
-    contact = {"time_zone": "America/Chicago", "country": "US", "state": "TX", "email": None}
+    contact = {
+        "time_zone": "America/Chicago",
+        "country": "US",
+        "state": "TX",
+        "email": None,
+        "street": "1 Main St",
+    }
     for key in list(fields):
         if key.startswith("account_"):
             account[key.removeprefix("account_")] = fields.pop(key)
@@ -61,7 +67,6 @@ def _seed(engine: Engine, number: int, signed_on: date, **fields: Any) -> str:
                 id=contact_id,
                 account_id=account_id,
                 last_name=f"L{number}",
-                street="1 Main St",
                 system_modstamp=NOW,
                 synced_at=NOW,
                 **contact,
