@@ -1,15 +1,16 @@
-"""Cancel vendor orders of gifts whose contract left the won state before the gift shipped.
+"""Cancel the gifts of contracts that left the won state (lost or deleted).
 
-Planning cancels every unsent gift of a lost or deleted contract, and dispatch re-checks the
-contract before it releases a gift. A gift already ordered (``sent``) needs the vendor: vendors
-cancel an order only until it ships. So for each such gift this module asks the vendor once and
-records the outcome in the ledger:
+An unsent gift is cancelled in the ledger only. Planning does that on every run
+(``cancel_gifts_of_lost_contracts``), and dispatch re-checks the contract before it releases a
+gift. A gift already ordered (``sent``) needs the vendor, because vendors cancel an order only
+until it ships. So ``cancel_ordered_gifts`` sends one cancel request per such gift and records the
+outcome in the ledger:
 
 - the vendor cancelled the order: the gift moves ``sent`` → ``cancelled``;
-- the order had shipped, or the vendor refused for another permanent reason: the gift stays
-  ``sent`` and an event with reason ``cancel_too_late: …`` or ``cancel_failed: …`` records it,
-  so the next run does not ask again;
-- the vendor was unreachable: nothing is recorded, and the next run asks again.
+- the order had shipped, or the vendor rejected the request for another permanent reason: the
+  gift stays ``sent`` and an event with reason ``cancel_too_late: …`` or ``cancel_failed: …``
+  records it, so the next run sends no second request;
+- the vendor was unreachable: nothing is recorded, and the next run sends the request again.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, exists, or_, select
+from sqlalchemy import Connection, Engine, exists, or_, select
 
 from gifting import ledger
 from gifting.errors import PermanentError, RetriableError
@@ -33,9 +34,31 @@ TOO_LATE = "cancel_too_late"
 CANCEL_FAILED = "cancel_failed"
 
 
+def cancel_gifts_of_lost_contracts(connection: Connection, *, as_of: datetime, actor: str) -> int:
+    """Cancel every unsent gift of a contract that is no longer won (lost or deleted)."""
+    query = (
+        select(Gift.id, Gift.status, Contract.status.label("contract_status"))
+        .join(Contract, Contract.id == Gift.contract_id)
+        .where(Contract.status != "won", Gift.status.in_(ledger.UNSENT))
+    )
+    cancelled = 0
+    for gift in connection.execute(query).all():
+        ledger.move(
+            connection,
+            gift.id,
+            gift.status,
+            ledger.CANCELLED,
+            at=as_of,
+            actor=actor,
+            reason=f"contract_{gift.contract_status}",
+        )
+        cancelled += 1
+    return cancelled
+
+
 def _ordered_gifts_of_lost_contracts() -> Any:
-    """Return the query of sent gifts of contracts no longer won, not yet asked about."""
-    already_asked = exists().where(
+    """Return the query of sent gifts of lost contracts with no cancel request recorded."""
+    already_requested = exists().where(
         GiftEvent.gift_id == Gift.id,
         or_(GiftEvent.reason.like(f"{TOO_LATE}%"), GiftEvent.reason.like(f"{CANCEL_FAILED}%")),
     )
@@ -46,14 +69,14 @@ def _ordered_gifts_of_lost_contracts() -> Any:
             Gift.status == ledger.SENT,
             Gift.vendor_order_id.is_not(None),
             Contract.status != "won",
-            ~already_asked,
+            ~already_requested,
         )
         .order_by(Gift.id)
     )
 
 
 def cancel_ordered_gifts(engine: Engine, vendor: GiftVendor, *, as_of: datetime) -> Counter[str]:
-    """Ask the vendor to cancel each ordered gift of a lost or deleted contract.
+    """Request a vendor cancel for each ordered gift of a lost or deleted contract.
 
     Returns counts of ``cancelled_at_vendor``, ``cancel_too_late``, ``cancel_failed`` and
     ``cancel_retry_later``.
@@ -64,7 +87,7 @@ def cancel_ordered_gifts(engine: Engine, vendor: GiftVendor, *, as_of: datetime)
     for gift in gifts:
         outcome[_cancel_one(engine, vendor, gift, as_of)] += 1
     if gifts:
-        logger.info("asked the vendor to cancel %d gifts as of %s: %s", len(gifts), as_of, outcome)
+        logger.info("requested cancel of %d vendor orders as of %s: %s", len(gifts), as_of, outcome)
     return outcome
 
 
@@ -111,4 +134,4 @@ def _annotate(engine: Engine, gift_id: str, as_of: datetime, reason: str) -> Non
             )
     except ledger.LedgerConflict as error:
         # Delivered or failed meanwhile: that move is already in the ledger.
-        logger.info("gift %s: refused cancel not recorded: %s", gift_id, error)
+        logger.info("gift %s: rejected cancel not recorded: %s", gift_id, error)

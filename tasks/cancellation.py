@@ -24,7 +24,7 @@ def cancel_orders(runtime: Runtime, as_of: datetime) -> dict[str, int]:
     """Cancel at the vendor each unshipped gift of a contract that is no longer won.
 
     A retry is safe: the vendor treats a second cancel of a cancelled order as a no-op, and a
-    gift whose cancel was refused is not asked about again.
+    gift whose cancel was rejected gets no second request.
     """
     outcome = cancel_ordered_gifts(runtime.engine, runtime.vendor, as_of=as_of)
     if outcome:

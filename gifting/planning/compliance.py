@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from gifting.config import ComplianceRule, StageConfig
 
@@ -92,18 +93,28 @@ def _domain_matches(domain: str, suffix: str) -> bool:
     return parts[len(parts) - len(labels) :] == labels
 
 
+@lru_cache(maxsize=64)
+def _title_pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:
+    words = "|".join(re.escape(keyword) for keyword in keywords)
+    return re.compile(rf"\b(?:{words})\b", re.IGNORECASE)
+
+
+@lru_cache(maxsize=64)
+def _casefolded(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(name.casefold() for name in names)
+
+
 def _title_matches(title: str | None, keywords: list[str]) -> bool:
-    """Match whole words of a job title, ignoring case: ``MD`` matches ``Jane Roe, MD``."""
+    """Match whole words of a job title, ignoring case: ``RN`` matches ``Jane Roe, RN``."""
     if not title or not keywords:
         return False
-    pattern = r"\b(?:" + "|".join(re.escape(keyword) for keyword in keywords) + r")\b"
-    return re.search(pattern, title, re.IGNORECASE) is not None
+    return _title_pattern(tuple(keywords)).search(title) is not None
 
 
 def rule_matches(rule: ComplianceRule, facts: RecipientFacts) -> bool:
     """Return whether the recipient belongs to the rule's group."""
     sector = (facts.industry or "").strip().casefold()
-    if sector and sector in {name.casefold() for name in rule.industries}:
+    if sector and sector in _casefolded(tuple(rule.industries)):
         return True
     domain = email_domain(facts.email)
     if domain and any(_domain_matches(domain, suffix) for suffix in rule.email_domain_suffixes):
@@ -126,6 +137,8 @@ def decide(
     The strictest outcome wins: the account's no-gifts policy, then a rule that skips, then a
     note-only rule, then the lowest cap. ``None`` means nothing limits the gift.
     """
+    if not rules and facts.policy_cap_usd is None and not facts.policy_no_gifts:
+        return None
     low, high = stage.budget_usd
     transfer = any(rule.transfer_of_value for rule in rules)
     if facts.policy_no_gifts or facts.policy_cap_usd == 0:

@@ -133,9 +133,9 @@ def test_lost_contract_cancels_order_before_shipping(
         ledger.SENT,
     )
     assert "shipped" in by_gift[shipped.id].reason
-    kept = _gift(engine, still_won, "welcome")
-    assert kept.status == ledger.SENT
-    assert vendor.get_order(kept.vendor_order_id).status is VendorStatus.ACCEPTED
+    still_sent = _gift(engine, still_won, "welcome")
+    assert still_sent.status == ledger.SENT
+    assert vendor.get_order(still_sent.vendor_order_id).status is VendorStatus.ACCEPTED
 
 
 def test_vendor_asked_once_per_gift(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -28,6 +29,7 @@ from gifting.planning.compliance import (
     decide,
     matching_rules,
 )
+from gifting.planning.milestones import GIFT_ID_NAMESPACE, gift_id
 from gifting.planning.pilot import BEFORE_PILOT, OUTSIDE_PILOT, pilot_exclusion
 
 SIGNED = date(2026, 1, 5)
@@ -354,3 +356,12 @@ def test_reserve_modes() -> None:
 def test_unknown_stage_in_caps_is_rejected() -> None:
     with pytest.raises(ValueError, match="names unknown stages"):
         _program(monthly_stage_usd={"weclome": Decimal(1)})
+
+
+@pytest.mark.parametrize(
+    ("contract_id", "stage"),
+    [("006000000000001AAA", "welcome"), ("", "first_week"), ("006ü", "first_quarter")],
+)
+def test_gift_id_equals_uuid5(contract_id: str, stage: str) -> None:
+    expected = uuid.uuid5(GIFT_ID_NAMESPACE, f"{contract_id}:{stage}")
+    assert gift_id(contract_id, stage) == str(expected)
