@@ -7,7 +7,7 @@ account's own gift policy comes from mapped CRM fields (a cap per gift, or no gi
 Planning combines every limit that applies into one ``ComplianceDecision`` per gift: skip it,
 replace it by a note card with zero budget (``note_only``), or lower its budget range to the
 strictest cap, with a yearly limit per recipient that the budget book enforces. The decision names
-its rule, so the ledger keeps the reason, and says whether the gift is a transfer of value that
+its rule, so the ledger keeps the reason, and marks whether the gift is a transfer of value that
 must be disclosed.
 """
 
@@ -29,7 +29,7 @@ NO_GIFTS_POLICY = "account_policy_no_gifts"
 
 @dataclass(frozen=True)
 class RecipientFacts:
-    """What compliance reads about a gift's recipient and their account."""
+    """Facts about a gift's recipient and their account that compliance rules read."""
 
     industry: str | None = None
     email: str | None = None
@@ -49,7 +49,7 @@ class ComplianceDecision:
         skip_reason: The reason to skip the gift, or ``None``.
         budget_min: The lowest price allowed; 0 with ``budget_max`` 0 for a note-only gift.
         budget_max: The highest price allowed.
-        yearly_limit: The most one recipient's gifts may be worth per calendar year, or ``None``.
+        yearly_limit: Maximum USD value of one recipient's gifts per calendar year, or ``None``.
         note: Why the budget changed, for the gift's reasons; ``None`` when it did not.
         transfer_of_value: Whether the gift must be recorded as a transfer of value.
     """
@@ -171,7 +171,7 @@ def _capped(
         name = yearly_rule or (rules[0].name if rules else ACCOUNT_POLICY)
         return ComplianceDecision(name, None, low, high, yearly_limit, None, transfer)
     cap, name = min(caps)
-    who = "the account's gift policy" if name == ACCOUNT_POLICY else f"{name} compliance"
-    note = f"{who} limits the gift to {format_usd(cap)} USD"
+    source = "the account's gift policy" if name == ACCOUNT_POLICY else f"{name} compliance"
+    note = f"{source} limits the gift to {format_usd(cap)} USD"
     floor = low if cap >= low else min(LOWEST_CAPPED_PRICE, cap)
     return ComplianceDecision(name, None, floor, cap, yearly_limit, note, transfer)
