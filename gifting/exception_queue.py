@@ -265,7 +265,7 @@ def _replacement(
     if send_egift and not context.email:
         return None
     # NOTE: the replacement ignores compliance.alcohol.blocked_countries and the account's
-    # no-alcohol policy, which personalize_gifts applies; pass them here to close the gap.
+    # no-alcohol policy, which personalize_gifts applies. Pass them here to close the gap.
     recipient = Recipient(
         country=context.country,
         has_address=bool(context.street) and not send_egift,

@@ -184,7 +184,7 @@ def _preview_row(
 
 @dataclass(frozen=True)
 class _Chooser:
-    """Chooses items as ``personalize_gifts`` does: same selector, same alcohol rules."""
+    """Item choice with the selector and alcohol rules that ``personalize_gifts`` uses."""
 
     selector: ItemSelector
     alcohol: AlcoholConfig
