@@ -9,9 +9,6 @@ resident set size, with the machine it ran on.
 
 For a PostgreSQL URL the script creates the database in the URL and a sibling database with the
 suffix ``_baseline``, and drops both at the end. Without a URL it uses temporary SQLite files.
-
-NOTE: on PostgreSQL, ``plan_gifts`` fails above 65,535 unplanned contracts, because it looks
-up existing gifts with one bind parameter per contract and psycopg allows at most 65,535.
 """
 
 from __future__ import annotations

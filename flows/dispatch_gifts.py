@@ -9,6 +9,7 @@ from prefect import flow
 from pydantic import Field
 
 from flows.runtime import open_runtime, resolve_as_of
+from tasks.cancellation import cancel_orders
 from tasks.dispatch import dispatch_due
 from tasks.planning import personalize
 from tasks.resend import work_exceptions
@@ -27,6 +28,7 @@ def dispatch_gifts(
     with open_runtime() as runtime:
         personalize(runtime, moment)
         outcome = dispatch_due(runtime, moment, backfill, batch_size)
+        outcome.update(cancel_orders(runtime, moment))
         # Remedied gifts (a replacement item, an e-gift) go out in the next hourly run.
         work_exceptions(runtime, moment)
         return outcome

@@ -16,6 +16,7 @@ from pydantic import Field
 from flows.runtime import open_runtime, resolve_as_of
 from gifting import progress
 from gifting.summary import ledger_summary
+from tasks.cancellation import cancel_orders
 from tasks.dispatch import dispatch_due, track
 from tasks.planning import personalize, plan
 from tasks.replay import replay_days
@@ -65,6 +66,7 @@ def pipeline(
         plan(runtime, moment, backfill)
         personalize(runtime, moment)
         dispatch_due(runtime, moment, backfill, 500, write_back)
+        cancel_orders(runtime, moment)
         track(runtime, moment)
         report = cohort_report(runtime, moment)
         return {

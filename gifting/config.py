@@ -137,12 +137,102 @@ class BudgetCapsConfig(BaseModel):
 
 
 class ComplianceRule(BaseModel):
-    """A recipient group that may receive gifts only up to ``max_gift_usd`` (0: none at all)."""
+    """A recipient group whose employer or regulator limits gifts, and what planning does.
+
+    A recipient belongs to the group when the account's industry, the contact's e-mail domain,
+    a word of the contact's title or the contact's mapped healthcare-professional flag matches.
+
+    ``action`` says what a matching recipient gets. ``cap`` lowers each gift to at most
+    ``max_gift_usd`` and stops once the recipient's gifts in a calendar year reach
+    ``max_yearly_usd``. ``note_only`` replaces every gift with the compliance note card, which
+    carries no item of value. ``skip`` sends nothing.
+    """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     industries: list[str] = []
     email_domain_suffixes: list[str] = []
-    max_gift_usd: Decimal = Field(ge=0)
+    title_keywords: list[str] = []
+    match_healthcare_professional_flag: bool = False
+    action: Literal["cap", "note_only", "skip"] = "cap"
+    max_gift_usd: Decimal | None = Field(None, ge=0)
+    max_yearly_usd: Decimal | None = Field(None, ge=0)
+    # Record each gift as a transfer of value, for the disclosure that rules on gifts to
+    # healthcare professionals require.
+    transfer_of_value: bool = False
+
+    @field_validator("email_domain_suffixes")
+    @classmethod
+    def _check_suffixes(cls, value: list[str]) -> list[str]:
+        for suffix in value:
+            if not suffix.startswith(".") or len(suffix) < 2 or " " in suffix:
+                raise ValueError(
+                    f"invalid e-mail domain suffix {suffix!r}: write it with a leading dot, "
+                    "such as .gov or .gov.uk"
+                )
+        return [suffix.lower() for suffix in value]
+
+    @model_validator(mode="after")
+    def _check_limits(self) -> ComplianceRule:
+        if not (
+            self.industries
+            or self.email_domain_suffixes
+            or self.title_keywords
+            or self.match_healthcare_professional_flag
+        ):
+            raise ValueError(
+                f"compliance rule {self.name!r} matches nobody: set industries, "
+                "email_domain_suffixes, title_keywords or match_healthcare_professional_flag"
+            )
+        if self.action == "cap" and self.max_gift_usd is None and self.max_yearly_usd is None:
+            raise ValueError(
+                f"compliance rule {self.name!r} has action cap but no limit: set max_gift_usd, "
+                "max_yearly_usd or both"
+            )
+        return self
+
+
+class AlcoholConfig(BaseModel):
+    """Where items restricted as ``alcohol`` may go, beyond a recipient's own ``no_alcohol``."""
+
+    # ISO 3166-1 alpha-2 codes of destinations that receive no alcohol.
+    blocked_countries: list[str] = []
+
+    @field_validator("blocked_countries")
+    @classmethod
+    def _check_countries(cls, value: list[str]) -> list[str]:
+        invalid = [code for code in value if len(code) != 2 or not code.isalpha()]
+        if invalid:
+            raise ValueError(
+                f"invalid country codes {invalid} in alcohol.blocked_countries: use ISO 3166-1 "
+                "alpha-2 codes such as SA"
+            )
+        return [code.upper() for code in value]
+
+
+class ComplianceConfig(BaseModel):
+    """Gift limits by recipient group, the note card that replaces a gift, and alcohol rules.
+
+    A plain list in ``program.yaml`` is read as ``rules``, the format before this section had
+    other keys.
+    """
+
+    rules: list[ComplianceRule] = []
+    # Catalog SKU sent for a ``note_only`` gift: a card with the note and nothing of value.
+    note_only_sku: str = Field("NOTE-CARD-01", min_length=1)
+    alcohol: AlcoholConfig = AlcoholConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_rule_list(cls, value: object) -> object:
+        return {"rules": value} if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _check_unique_names(self) -> ComplianceConfig:
+        names = [rule.name for rule in self.rules]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate compliance rule names {duplicates}")
+        return self
 
 
 class PrivacyConfig(BaseModel):
@@ -164,7 +254,7 @@ class ProgramConfig(BaseModel):
     alignment: list[AlignmentRule] = []
     pilot: PilotConfig = PilotConfig()
     budget_caps: BudgetCapsConfig = BudgetCapsConfig()
-    compliance: list[ComplianceRule] = []
+    compliance: ComplianceConfig = ComplianceConfig()
     # ``None`` (no ``review:`` section) sends every ready gift without a human review.
     review: ReviewConfig | None = None
     privacy: PrivacyConfig = PrivacyConfig()
@@ -266,6 +356,18 @@ def load_catalog(config_dir: Path) -> Catalog:
     catalog = _validate(Catalog, config_dir / "catalog.yaml")
     assert isinstance(catalog, Catalog)
     return catalog
+
+
+def check_note_only_item(program: ProgramConfig, catalog: Catalog) -> None:
+    """Fail when a ``note_only`` compliance rule exists but its note card is not in the catalog."""
+    compliance = program.compliance
+    if not any(rule.action == "note_only" for rule in compliance.rules):
+        return
+    if not any(item.sku == compliance.note_only_sku for item in catalog.items):
+        raise ConfigurationError(
+            f"compliance.note_only_sku is {compliance.note_only_sku!r}, which catalog.yaml does "
+            "not list: add the note card to the catalog or set note_only_sku to its SKU"
+        )
 
 
 class ReviewConfig(BaseModel):

@@ -145,6 +145,7 @@ def _order_request(
         "price": gift.price,
         "note": gift.note,
         "company": company,
+        "transfer_of_value": gift.transfer_of_value,
     }
     return request, summary
 

@@ -264,6 +264,8 @@ def _replacement(
     send_egift = exception.remedy == SEND_EGIFT
     if send_egift and not context.email:
         return None
+    # NOTE: the replacement ignores compliance.alcohol.blocked_countries and the account's
+    # no-alcohol policy, which personalize_gifts applies. Pass them here to close the gap.
     recipient = Recipient(
         country=context.country,
         has_address=bool(context.street) and not send_egift,

@@ -33,7 +33,8 @@ TRANSITIONS: dict[str | None, frozenset[str]] = {
     READY: frozenset({SENDING, NEEDS_REVIEW, SKIPPED, CANCELLED}),
     NEEDS_REVIEW: frozenset({READY, REJECTED, CANCELLED, SKIPPED}),
     SENDING: frozenset({SENT, FAILED, READY}),
-    SENT: frozenset({DELIVERED, FAILED}),
+    # sent -> cancelled only when the vendor confirmed it cancelled the order (not yet shipped).
+    SENT: frozenset({DELIVERED, FAILED, CANCELLED}),
     FAILED: frozenset({READY}),
     DELIVERED: frozenset(),
     SKIPPED: frozenset(),
@@ -134,6 +135,40 @@ def move(
         )
     )
     logger.debug("gift %s: %s -> %s (%s)", gift_id, from_status, to_status, reason)
+
+
+def record_event(
+    connection: Connection,
+    gift_id: str,
+    status: str,
+    *,
+    at: datetime,
+    actor: str,
+    reason: str,
+) -> None:
+    """Record something that happened to a gift without moving it, such as a refused cancel.
+
+    The event row has the same ``from_status`` and ``to_status``, and the gift's ``reason`` is
+    set to ``reason``. Raises ``LedgerConflict`` if the gift is no longer in ``status``.
+    """
+    result = connection.execute(
+        update(Gift)
+        .where(Gift.id == gift_id, Gift.status == status)
+        .values(reason=short_reason(reason), updated_at=at)
+    )
+    if result.rowcount != 1:
+        current = connection.scalar(select(Gift.status).where(Gift.id == gift_id))
+        raise LedgerConflict(f"gift {gift_id} is {current}, not {status}; nothing recorded")
+    connection.execute(
+        insert(GiftEvent).values(
+            gift_id=gift_id,
+            occurred_at=at,
+            from_status=status,
+            to_status=status,
+            actor=actor,
+            reason=reason,
+        )
+    )
 
 
 def claim_ready(connection: Connection, *, as_of: datetime, limit: int, actor: str) -> list[str]:

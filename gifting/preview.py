@@ -17,7 +17,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Engine
 
 from gifting import ledger
-from gifting.config import Catalog, ProgramConfig, StageConfig
+from gifting.config import AlcoholConfig, Catalog, ProgramConfig, StageConfig
 from gifting.errors import DataQualityError, GiftingError
 from gifting.personalization.enrichment import (
     GiftKeys,
@@ -32,9 +32,9 @@ from gifting.personalization.prepare import (
     stage_within_budget,
 )
 from gifting.personalization.selection import (
+    ItemSelector,
     Selection,
     primary_category,
-    select_item,
 )
 from gifting.review import (
     fenced,
@@ -43,7 +43,7 @@ from gifting.review import (
     review_facts_query,
     reviewed_before,
 )
-from gifting.warehouse.schema import Contact, Gift
+from gifting.warehouse.schema import Account, Contact, Gift
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,7 @@ def preview_gifts(
             Contact.country,
             Contact.street,
             Contact.preferences,
+            Account.gift_policy_no_alcohol,
         )
         .where(Gift.status.in_(UNSENT), Gift.due_at <= as_of + timedelta(days=horizon_days))
         .limit(limit)
@@ -123,8 +124,12 @@ def preview_gifts(
         profiles = load_profiles(connection, keys, as_of=as_of)
         connection.rollback()
     stages = {stage.name: stage for stage in program.stages}
+    chooser = _Chooser(
+        ItemSelector(catalog, note_only_sku=program.compliance.note_only_sku),
+        program.compliance.alcohol,
+    )
     preview = [
-        _preview_row(row, stages.get(row.stage), catalog, notes, taken, profiles.get(row.id))
+        _preview_row(row, stages.get(row.stage), chooser, notes, taken, profiles.get(row.id))
         for row in rows
     ]
     logger.info("previewed %d gifts due by %s", len(preview), as_of + timedelta(days=horizon_days))
@@ -134,7 +139,7 @@ def preview_gifts(
 def _preview_row(
     row: Any,
     stage: StageConfig | None,
-    catalog: Catalog,
+    chooser: _Chooser,
     notes: SandboxedEnvironment,
     taken: defaultdict[str, set[str]],
     profile: RecipientProfile | None = None,
@@ -160,7 +165,7 @@ def _preview_row(
         )
     if stage is None:
         return PreviewRow(**base, personalized=False, problem="stage_removed")
-    selection = _select(row, stage, catalog, taken, profile)
+    selection = chooser.select(row, stage, taken, profile)
     if selection is None:
         return PreviewRow(**base, personalized=False, problem="no_item_fits")
     if category := primary_category(selection.item, stage):
@@ -177,16 +182,23 @@ def _preview_row(
     return PreviewRow(**base, personalized=False, **chosen, note=note)
 
 
-def _select(
-    row: Any,
-    stage: StageConfig,
-    catalog: Catalog,
-    taken: defaultdict[str, set[str]],
-    profile: RecipientProfile | None,
-) -> Selection | None:
-    """Choose an item as ``personalize_gifts`` does, within the gift's own budget range."""
-    recipient = recipient_for(row, taken, profile)
-    return select_item(catalog, stage_within_budget(stage, row), recipient)
+@dataclass(frozen=True)
+class _Chooser:
+    """Item choice with the selector and alcohol rules that ``personalize_gifts`` uses."""
+
+    selector: ItemSelector
+    alcohol: AlcoholConfig
+
+    def select(
+        self,
+        row: Any,
+        stage: StageConfig,
+        taken: defaultdict[str, set[str]],
+        profile: RecipientProfile | None,
+    ) -> Selection | None:
+        """Choose an item within the gift's own budget range."""
+        recipient = recipient_for(row, taken, profile, self.alcohol)
+        return self.selector.select(stage_within_budget(stage, row), recipient)
 
 
 def _note_context(row: Any, stage: StageConfig, item_name: str) -> NoteContext:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
+from gifting.cancellation import cancel_ordered_gifts
 from gifting.dispatch import dispatch_due_gifts
 from gifting.holds import CaseHoldTaskWriter, notify_held_gifts
 from gifting.personalization.prepare import personalize_gifts
@@ -38,6 +39,7 @@ def run_step(
             review=runtime.program.review,
         )
     )
+    outcome.update(cancel_ordered_gifts(runtime.engine, runtime.vendor, as_of=as_of))
     if write_back:
         notice = CaseHoldTaskWriter(runtime.salesforce, today=as_of.date())
         notified = notify_held_gifts(runtime.engine, notice, as_of=as_of)

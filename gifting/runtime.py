@@ -13,7 +13,13 @@ from jinja2.sandbox import SandboxedEnvironment
 from simple_salesforce import Salesforce
 from sqlalchemy import Engine
 
-from gifting.config import Catalog, ProgramConfig, load_catalog, load_program
+from gifting.config import (
+    Catalog,
+    ProgramConfig,
+    check_note_only_item,
+    load_catalog,
+    load_program,
+)
 from gifting.errors import ConfigurationError
 from gifting.personalization.notes import check_templates, note_environment
 from gifting.salesforce.config import FieldMapping, load_field_mapping
@@ -75,7 +81,9 @@ class Runtime:
 
     @cached_property
     def catalog(self) -> Catalog:
-        return load_catalog(self.settings.config_dir)
+        catalog = load_catalog(self.settings.config_dir)
+        check_note_only_item(self.program, catalog)
+        return catalog
 
     @cached_property
     def notes(self) -> SandboxedEnvironment:

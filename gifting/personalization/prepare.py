@@ -13,7 +13,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Connection, Engine, select, update
 
 from gifting import ledger
-from gifting.config import Catalog, ProgramConfig, StageConfig
+from gifting.config import AlcoholConfig, Catalog, ProgramConfig, StageConfig
 from gifting.errors import DataQualityError
 from gifting.personalization.enrichment import (
     GiftKeys,
@@ -28,6 +28,7 @@ from gifting.personalization.selection import (
     parse_preferences,
     primary_category,
 )
+from gifting.planning.timing import country_code
 from gifting.warehouse.schema import Account, Contact, Contract, Gift
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ def _pending(connection: Connection, as_of: datetime) -> list[Any]:
             Gift.budget_max,
             Gift.selection_reasons,
             Account.name.label("company"),
+            Account.gift_policy_no_alcohol,
             Contact.first_name,
             Contact.title,
             Contact.country,
@@ -92,9 +94,20 @@ def _pending(connection: Connection, as_of: datetime) -> list[Any]:
 
 
 def recipient_for(
-    gift: Any, taken: Mapping[str, set[str]], profile: RecipientProfile | None
+    gift: Any,
+    taken: Mapping[str, set[str]],
+    profile: RecipientProfile | None,
+    alcohol: AlcoholConfig | None = None,
 ) -> Recipient:
-    """Build what selection knows of a gift's recipient from its warehouse row and profile."""
+    """Build what selection knows of a gift's recipient from its warehouse row and profile.
+
+    Alcohol is ruled out when the account's policy forbids it (``gift_policy_no_alcohol`` on
+    the row) or the destination is in ``alcohol.blocked_countries``.
+    """
+    blocked_countries = alcohol.blocked_countries if alcohol else []
+    alcohol_blocked = bool(getattr(gift, "gift_policy_no_alcohol", None)) or (
+        country_code(gift.country) in blocked_countries
+    )
     return Recipient(
         country=gift.country,
         has_address=bool(gift.street),
@@ -103,6 +116,7 @@ def recipient_for(
         seniority=profile.seniority if profile else None,
         relationship=profile.relationship if profile else None,
         industry=profile.industry if profile else None,
+        alcohol_blocked=alcohol_blocked,
     )
 
 
@@ -129,7 +143,7 @@ def personalize_gifts(
     ``enrichment``, loaded for the whole batch at once.
     """
     stages = {stage.name: stage for stage in program.stages}
-    selector = ItemSelector(catalog)
+    selector = ItemSelector(catalog, note_only_sku=program.compliance.note_only_sku)
     outcome: Counter[str] = Counter()
     with engine.begin() as connection:
         taken = categories_by_contact(connection, program, catalog)
@@ -141,8 +155,10 @@ def personalize_gifts(
             if stage is None:
                 result = "stage_removed"
             else:
+                profile = profiles[gift.id]
+                recipient = recipient_for(gift, taken, profile, program.compliance.alcohol)
                 result = _personalize(
-                    connection, gift, stage, selector, notes, taken, profiles[gift.id], as_of
+                    connection, gift, stage, selector, notes, taken, profile, recipient, as_of
                 )
             if result != "personalized":
                 ledger.move(
@@ -166,10 +182,10 @@ def _personalize(
     notes: SandboxedEnvironment,
     taken: dict[str, set[str]],
     profile: RecipientProfile,
+    recipient: Recipient,
     as_of: datetime,
 ) -> str:
     """Store an item and note for one gift, and return ``personalized`` or why it was skipped."""
-    recipient = recipient_for(gift, taken, profile)
     stage = stage_within_budget(stage, gift)
     selection = selector.select(stage, recipient)
     if selection is None:

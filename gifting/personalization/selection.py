@@ -59,6 +59,8 @@ class Recipient:
     seniority: str | None = None
     relationship: str | None = None
     industry: str | None = None
+    # The destination country or the account's gift policy rules out alcohol.
+    alcohol_blocked: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ def parse_preferences(raw: str | None) -> frozenset[str]:
 def _excluded_for(recipient: Recipient) -> set[str]:
     """Return the restrictions ruled out by the recipient's preferences and industry."""
     excluded = _excluded_restrictions(recipient.preferences)
+    if recipient.alcohol_blocked:
+        excluded.add("alcohol")
     return excluded | EXCLUDED_BY_INDUSTRY.get(recipient.industry or "", set())
 
 
@@ -195,16 +199,21 @@ class ItemSelector:
 
     Budget and category checks depend only on the stage, so the fitting items of each stage (and
     of each budget that compliance lowered) are computed once and sorted by distance from the
-    budget's midpoint. Each recipient then only filters that short list. The choice is always
-    the one ``select_item`` returns, which a unit test checks on random recipients.
+    budget's midpoint. Each recipient then only filters that short list. For a budget above zero
+    the choice is always the one ``select_item`` returns, which a unit test checks on random
+    recipients. A zero budget marks a gift that compliance reduced to a note, which gets the
+    ``note_only_sku`` card.
     """
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, *, note_only_sku: str | None = None) -> None:
         self._catalog = catalog
         self._stages: dict[tuple[object, ...], list[_Candidate]] = {}
+        self._note_card = next((i for i in catalog.items if i.sku == note_only_sku), None)
 
     def select(self, stage: StageConfig, recipient: Recipient) -> Selection | None:
         """Return the best-fitting item and why, or a recipient's-choice e-gift, or ``None``."""
+        if stage.budget_usd[1] == 0:
+            return self._note_only(recipient)
         excluded = _excluded_for(recipient)
         best: tuple[int, list[str], CatalogItem] | None = None
         for candidate in self._candidates(stage):
@@ -217,6 +226,12 @@ class ItemSelector:
         if best is not None:
             return _chosen(best[2], stage, best[1])
         return _recipients_choice(self._catalog, stage, recipient)
+
+    def _note_only(self, recipient: Recipient) -> Selection | None:
+        card = self._note_card
+        if card is None or (card.kind == "physical" and not recipient.has_address):
+            return None
+        return Selection(card, ["compliance allows a note card only, with no gift of value"])
 
     def _candidates(self, stage: StageConfig) -> list[_Candidate]:
         key = (stage.name, stage.purpose, stage.budget_usd, tuple(stage.categories))

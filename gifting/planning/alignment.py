@@ -73,6 +73,8 @@ def milestone_day(
     The first rule of the stage that finds an event wins. An aligned day never falls before the
     signing day.
     """
+    if not events:
+        return Milestone(signed_on + timedelta(days=stage.offset_days))
     for rule in rules:
         if rule.stage != stage.name:
             continue

@@ -57,6 +57,12 @@ class BudgetBook:
         if contact_id is not None:
             self.by_recipient_year[(contact_id, due_at.year)] += amount
 
+    def recipient_year_total(self, contact_id: str | None, due_at: datetime) -> Decimal:
+        """Return what is reserved for the recipient in the calendar year of ``due_at``."""
+        if contact_id is None:
+            return Decimal(0)
+        return self.by_recipient_year.get((contact_id, due_at.year), Decimal(0))
+
     def blocking_cap(
         self, stage: str, contact_id: str | None, due_at: datetime, amount: Decimal
     ) -> str | None:

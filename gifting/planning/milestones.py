@@ -15,22 +15,31 @@ personalization replaces them with its own. A planned gift's ``reason``, and so 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, func, select, text, update
+from sqlalchemy import Connection, Engine, Select, func, select, text
 
 from gifting import ledger
-from gifting.config import ProgramConfig, StageConfig
+from gifting.cancellation import cancel_gifts_of_lost_contracts
+from gifting.config import ComplianceRule, ProgramConfig, StageConfig
 from gifting.planning.alignment import load_events, milestone_day
 from gifting.planning.budgets import BUDGET_EXHAUSTED, BudgetBook, load_budget_book, reserve_amount
-from gifting.planning.compliance import ComplianceDecision, apply_rule, matching_rule
-from gifting.planning.holdout import is_holdout
+from gifting.planning.compliance import (
+    ComplianceDecision,
+    RecipientFacts,
+    decide,
+    format_usd,
+    matching_rules,
+)
+from gifting.planning.holdout import assign_holdout
 from gifting.planning.pilot import pilot_exclusion
 from gifting.planning.timing import DueTime, RecipientLocale, resolve_locale, schedule_due
 from gifting.warehouse.batching import chunked
@@ -40,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 ACTOR = "plan_gifts"
 GIFT_ID_NAMESPACE = uuid.UUID("6f1c1d1e-5b7a-4c49-9f57-2b1d3c0a9e11")
+_NAMESPACE_BYTES = GIFT_ID_NAMESPACE.bytes
 # Serialises planning runs on PostgreSQL, so two runs cannot both reserve the same budget.
 PLANNING_LOCK_KEY = 0x6166_7473  # any constant shared by every planner
 
@@ -66,24 +76,22 @@ class PlanContext:
     backfill: bool
     events: dict[str, list[tuple[str, date]]]
     budgets: BudgetBook
+    # Due times by (arrival day, locale, lead days, same day, signing day). Many contracts share
+    # these inputs, and computing a due time walks the recipient's holiday calendar.
+    due_times: dict[tuple[Any, ...], DueTime] = field(default_factory=dict)
 
 
 def gift_id(contract_id: str, stage: str) -> str:
-    """Return the gift's stable id: the same contract and stage always give the same id."""
-    return str(uuid.uuid5(GIFT_ID_NAMESPACE, f"{contract_id}:{stage}"))
+    """Return the gift's stable id: the same contract and stage always give the same id.
 
-
-def assign_holdout(connection: Connection, program: ProgramConfig, *, as_of: datetime) -> int:
-    """Record the holdout flag of every account that has none yet; recorded flags never change."""
-    pending = connection.scalars(select(Account.id).where(Account.holdout.is_(None))).all()
-    for account_id in pending:
-        flag = is_holdout(account_id, program.holdout.salt, program.holdout.share)
-        connection.execute(
-            update(Account)
-            .where(Account.id == account_id, Account.holdout.is_(None))
-            .values(holdout=flag, holdout_assigned_at=as_of)
-        )
-    return len(pending)
+    The id is ``uuid.uuid5(GIFT_ID_NAMESPACE, "<contract>:<stage>")``, built from the SHA-1
+    digest directly because planning computes one per gift and ``uuid.UUID`` costs more.
+    """
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{contract_id}:{stage}".encode()).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = digest[:16].hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def contract_locale(contract: Any) -> RecipientLocale:
@@ -96,24 +104,27 @@ def contract_locale(contract: Any) -> RecipientLocale:
 
 
 def plan_due_time(
-    contract: Any, stage: StageConfig, context: PlanContext
+    contract: Any, stage: StageConfig, context: PlanContext, locale: RecipientLocale
 ) -> tuple[DueTime, str | None]:
     """Return the stage's due time for the contract, and the alignment reason if it has one."""
     schedule = context.program.schedule
     milestone = milestone_day(
         stage, contract.signed_on, context.program.alignment, context.events[contract.account_id]
     )
-    locale = contract_locale(contract)
     same_day = stage.name in schedule.same_day_stages
     lead = 0 if same_day else schedule.lead_days(stage.name, locale.country)
-    due = schedule_due(
-        milestone.day,
-        locale,
-        schedule,
-        lead_days=lead,
-        same_day=same_day,
-        earliest=contract.signed_on,
-    )
+    key = (milestone.day, locale, lead, same_day, contract.signed_on)
+    due = context.due_times.get(key)
+    if due is None:
+        due = schedule_due(
+            milestone.day,
+            locale,
+            schedule,
+            lead_days=lead,
+            same_day=same_day,
+            earliest=contract.signed_on,
+        )
+        context.due_times[key] = due
     return due, milestone.reason
 
 
@@ -136,13 +147,42 @@ def _eligibility(contract: Any, context: PlanContext) -> str | None:
     )
 
 
-def _compliance(
-    contract: Any, stage: StageConfig, context: PlanContext
-) -> ComplianceDecision | None:
-    rule = matching_rule(
-        context.program.compliance, industry=contract.industry, email=contract.email
+@dataclass(frozen=True)
+class ContractFacts:
+    """What planning works out once per contract and uses for each of its gifts.
+
+    Attributes:
+        excluded: Why the contract gets no gift at all (holdout, opted out), or ``None``.
+        rules: The compliance rules whose group the recipient belongs to.
+    """
+
+    locale: RecipientLocale
+    excluded: str | None
+    recipient: RecipientFacts
+    rules: list[ComplianceRule]
+
+
+def contract_facts(contract: Any, context: PlanContext) -> ContractFacts:
+    recipient = recipient_facts(contract)
+    return ContractFacts(
+        locale=contract_locale(contract),
+        excluded=_eligibility(contract, context),
+        recipient=recipient,
+        rules=matching_rules(context.program.compliance.rules, recipient),
     )
-    return apply_rule(rule, stage) if rule is not None else None
+
+
+def recipient_facts(contract: Any) -> RecipientFacts:
+    """Return what compliance reads about the contract's recipient and account."""
+    cap = contract.gift_policy_cap_usd
+    return RecipientFacts(
+        industry=contract.industry,
+        email=contract.email,
+        title=contract.title,
+        healthcare_professional=contract.is_healthcare_professional,
+        policy_cap_usd=Decimal(cap) if cap is not None else None,
+        policy_no_gifts=contract.gift_policy_no_gifts,
+    )
 
 
 @dataclass
@@ -155,6 +195,7 @@ class GiftPlan:
     reasons: list[str]
     status: str = ledger.PLANNED
     reason: str | None = None
+    compliance: ComplianceDecision | None = None
 
     def skip(self, reason: str) -> GiftPlan:
         self.status, self.reason = ledger.SKIPPED, reason
@@ -162,15 +203,17 @@ class GiftPlan:
 
 
 def _skip_reason(
-    contract: Any, stage: StageConfig, context: PlanContext, due: DueTime
+    stage: StageConfig, context: PlanContext, plan: GiftPlan, excluded: str | None
 ) -> str | None:
-    """Return why the gift is skipped before any budget is reserved, or ``None``."""
-    if skip := _eligibility(contract, context):
-        return skip
-    decision = _compliance(contract, stage, context)
-    if decision is not None and decision.skip_reason:
-        return decision.skip_reason
-    window_ends_at = due.at + timedelta(hours=stage.window_hours)
+    """Return why the gift is skipped before any budget is reserved, or ``None``.
+
+    ``excluded`` is the contract's reason to get no gift at all, from ``_eligibility``.
+    """
+    if excluded:
+        return excluded
+    if plan.compliance is not None and plan.compliance.skip_reason:
+        return plan.compliance.skip_reason
+    window_ends_at = plan.due.at + timedelta(hours=stage.window_hours)
     if context.as_of > window_ends_at and not context.backfill:
         return "window_missed"
     return None
@@ -179,27 +222,47 @@ def _skip_reason(
 def _reserve_budget(
     contract: Any, stage: StageConfig, context: PlanContext, plan: GiftPlan
 ) -> GiftPlan:
-    """Lower the budget to a compliance limit, then reserve it against the caps or skip."""
-    decision = _compliance(contract, stage, context)
-    if decision is not None and decision.budget_max < plan.budget_max:
-        plan.budget_max = decision.budget_max
-        plan.reason = f"{decision.rule} compliance limits the gift to {plan.budget_max} USD"
-        plan.reasons.append(plan.reason)
+    """Lower the budget to the compliance limits, then reserve it against the caps or skip."""
+    decision = plan.compliance
+    if decision is not None and decision.note is not None:
+        plan.budget_min, plan.budget_max = decision.budget_min, decision.budget_max
+        plan.reason = decision.note
+        plan.reasons.append(decision.note)
     mode = context.program.budget_caps.reserve
     amount = reserve_amount(plan.budget_min, plan.budget_max, mode)
-    blocked = context.budgets.try_reserve(stage.name, contract.contact_id, plan.due.at, amount)
+    budgets = context.budgets
+    if decision is not None and decision.yearly_limit is not None:
+        # NOTE: with reserve mode midpoint, gifts without a chosen item count at their midpoint,
+        # so the yearly limit is then an estimate, like the other caps in that mode.
+        reserved = budgets.recipient_year_total(contract.contact_id, plan.due.at)
+        if reserved + amount > decision.yearly_limit:
+            plan.reasons.append(
+                f"{decision.rule} compliance allows {format_usd(decision.yearly_limit)} USD a "
+                f"year, and {format_usd(reserved)} USD is already planned for {plan.due.at:%Y}"
+            )
+            return plan.skip(f"compliance_{decision.rule}_yearly")
+    blocked = budgets.try_reserve(stage.name, contract.contact_id, plan.due.at, amount)
     if blocked:
-        plan.reasons.append(f"{amount} USD does not fit the {blocked} cap for {plan.due.at:%Y-%m}")
+        plan.reasons.append(_over_cap(amount, blocked, plan.due.at.year, plan.due.at.month))
         return plan.skip(BUDGET_EXHAUSTED)
     return plan
 
 
-def _gift_row(contract: Any, stage: StageConfig, context: PlanContext) -> dict[str, Any]:
-    due, aligned = plan_due_time(contract, stage, context)
+@lru_cache(maxsize=1024)
+def _over_cap(amount: Decimal, cap: str, year: int, month: int) -> str:
+    """Return why a reservation failed; cached, since a cap that runs out blocks many gifts."""
+    return f"{amount} USD does not fit the {cap} cap for {year:04d}-{month:02d}"
+
+
+def _gift_row(
+    contract: Any, stage: StageConfig, context: PlanContext, facts: ContractFacts
+) -> dict[str, Any]:
+    due, aligned = plan_due_time(contract, stage, context, facts.locale)
+    compliance = decide(facts.rules, facts.recipient, stage)
     reasons = [aligned] if aligned else []
     reasons.extend(due.reasons)
-    plan = GiftPlan(due, stage.budget_usd[0], stage.budget_usd[1], reasons)
-    if skip := _skip_reason(contract, stage, context, due):
+    plan = GiftPlan(due, stage.budget_usd[0], stage.budget_usd[1], reasons, compliance=compliance)
+    if skip := _skip_reason(stage, context, plan, facts.excluded):
         plan.skip(skip)
     else:
         plan = _reserve_budget(contract, stage, context, plan)
@@ -224,6 +287,8 @@ def _row(contract: Any, stage: StageConfig, as_of: datetime, plan: GiftPlan) -> 
         "budget_max": plan.budget_max,
         "currency": "USD",
         "selection_reasons": plan.reasons,
+        "compliance_rule": plan.compliance.rule if plan.compliance else None,
+        "transfer_of_value": bool(plan.compliance and plan.compliance.transfer_of_value),
         "idempotency_key": f"gift-{identifier}",
         "attempts": 0,
         "created_at": as_of,
@@ -248,6 +313,10 @@ def contract_query() -> Select[Any]:
             Contact.time_zone,
             Contact.gift_opt_out,
             Contact.email,
+            Contact.title,
+            Contact.is_healthcare_professional,
+            Account.gift_policy_cap_usd,
+            Account.gift_policy_no_gifts,
             Contact.country.label("contact_country"),
             Contact.state.label("contact_state"),
         )
@@ -303,14 +372,15 @@ def plan_gifts(
         )
         rows = []
         for contract in contracts:
+            facts = contract_facts(contract, context)
             for stage in program.stages:
                 if (contract.id, stage.name) in existing:
                     continue
-                row = _gift_row(contract, stage, context)
+                row = _gift_row(contract, stage, context, facts)
                 rows.append(row)
                 result.created[(stage.name, row["status"], _reason_key(row))] += 1
         ledger.create_gifts(connection, rows, at=as_of, actor=ACTOR)
-        result.cancelled = cancel_gifts_of_lost_contracts(connection, as_of=as_of)
+        result.cancelled = cancel_gifts_of_lost_contracts(connection, as_of=as_of, actor=ACTOR)
     if rows:
         logger.info("planned %d gifts for %d contracts as of %s", len(rows), len(contracts), as_of)
     return result
@@ -330,25 +400,3 @@ def _existing_stages(connection: Connection, contract_ids: list[str]) -> set[tup
         )
         existing |= {(row.contract_id, row.stage) for row in pairs}
     return existing
-
-
-def cancel_gifts_of_lost_contracts(connection: Connection, *, as_of: datetime) -> int:
-    """Cancel every unsent gift of a contract that is no longer won (lost or deleted)."""
-    query = (
-        select(Gift.id, Gift.status, Contract.status.label("contract_status"))
-        .join(Contract, Contract.id == Gift.contract_id)
-        .where(Contract.status != "won", Gift.status.in_(ledger.UNSENT))
-    )
-    cancelled = 0
-    for gift in connection.execute(query).all():
-        ledger.move(
-            connection,
-            gift.id,
-            gift.status,
-            ledger.CANCELLED,
-            at=as_of,
-            actor=ACTOR,
-            reason=f"contract_{gift.contract_status}",
-        )
-        cancelled += 1
-    return cancelled

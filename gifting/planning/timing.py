@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gifting.config import ScheduleConfig
@@ -85,10 +86,14 @@ def zone_for_region(country: str | None, state: str | None) -> ZoneInfo | None:
     return ZoneInfo(table.get(key, table["*"]))
 
 
+@lru_cache(maxsize=4096)
 def resolve_locale(
     time_zone: str | None, country: str | None, state: str | None
 ) -> RecipientLocale:
-    """Return the recipient's locale: the contact's zone when valid, else one from the address."""
+    """Return the recipient's locale: the contact's zone when valid, else one from the address.
+
+    Cached, because planning resolves the same few locales for every gift of a large batch.
+    """
     code = country_code(country)
     zone = _zone(time_zone)
     if zone is not None:

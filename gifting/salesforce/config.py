@@ -71,12 +71,17 @@ class AccountConfig(_Section):
     churn_date: ApiName | None = "Churn_Date__c"
     nps: ApiName | None = "NPS_Score__c"
     referrals: ApiName | None = "Referrals__c"
+    # The account's own gift policy. Unmapped (null) fields put no restriction on its gifts.
+    gift_policy_cap: ApiName | None = None
+    no_gifts_policy: ApiName | None = None
+    no_alcohol_policy: ApiName | None = None
 
 
 class ContactConfig(_Section):
     time_zone: ApiName | None = "Time_Zone__c"
     preferences: ApiName | None = "Gift_Preferences__c"
     gift_opt_out: ApiName | None = "Gift_Opt_Out__c"
+    healthcare_professional: ApiName | None = None
 
 
 class SyncOptions(_Section):
@@ -180,8 +185,16 @@ _FIELD_KEYS: dict[str, tuple[str, ...]] = {
     "trigger": ("signing_date", "use_case", "goals"),
     "recipient": ("lookup_field",),
     "opportunity": ("type",),
-    "account": ("strategic", "churn_date", "nps", "referrals"),
-    "contact": ("time_zone", "preferences", "gift_opt_out"),
+    "account": (
+        "strategic",
+        "churn_date",
+        "nps",
+        "referrals",
+        "gift_policy_cap",
+        "no_gifts_policy",
+        "no_alcohol_policy",
+    ),
+    "contact": ("time_zone", "preferences", "gift_opt_out", "healthcare_professional"),
 }
 
 

@@ -218,10 +218,25 @@ def map_account(record: Record, synced_at: datetime, fields: FieldMapping) -> Re
         "state": record.get("BillingState"),
         "owner_id": salesforce_id(record, "OwnerId"),
         "is_strategic": bool(mapped(record, fields.account.strategic)),
+        "gift_policy_cap_usd": _policy_cap(record, fields.account.gift_policy_cap),
+        "gift_policy_no_gifts": _flag(record, fields.account.no_gifts_policy),
+        "gift_policy_no_alcohol": _flag(record, fields.account.no_alcohol_policy),
         "is_deleted": bool(record.get("IsDeleted")),
         "system_modstamp": modstamp(record),
         "synced_at": synced_at,
     }
+
+
+def _flag(record: Record, field: str | None) -> bool | None:
+    """Return a mapped checkbox as a bool, or ``None`` when the mapping leaves the field out."""
+    return None if field is None else bool(record.get(field))
+
+
+def _policy_cap(record: Record, field: str | None) -> Decimal | None:
+    cap = parse_amount(mapped(record, field))
+    if cap is not None and cap < 0:
+        raise DataQualityError(f"invalid gift policy cap {cap} in {field}: expected 0 or more USD")
+    return cap
 
 
 def map_account_outcomes(record: Record, synced_at: datetime, fields: FieldMapping) -> list[Record]:
@@ -277,6 +292,7 @@ def map_contact(record: Record, synced_at: datetime, fields: FieldMapping) -> Re
         "time_zone": mapped(record, fields.contact.time_zone),
         "gift_opt_out": bool(mapped(record, fields.contact.gift_opt_out)),
         "preferences": mapped(record, fields.contact.preferences),
+        "is_healthcare_professional": _flag(record, fields.contact.healthcare_professional),
         "is_deleted": bool(record.get("IsDeleted")),
         "system_modstamp": modstamp(record),
         "synced_at": synced_at,

@@ -22,12 +22,17 @@ class TaskWriter:
         self.today = today
 
     def __call__(self, gift: dict[str, Any]) -> str:
+        description = f"{gift['note']}\n\nCost: {gift['price']} USD. Gift id: {gift['id']}."
+        if gift.get("transfer_of_value"):
+            description += (
+                " Transfer of value to a healthcare professional: include it in the disclosure."
+            )
         fields = {
             "WhoId": gift["contact_id"],
             "WhatId": gift["contract_id"],
             "AccountId": gift["account_id"],
             "Subject": f"Gift sent: {gift['item_name']} ({gift['stage']})",
-            "Description": f"{gift['note']}\n\nCost: {gift['price']} USD. Gift id: {gift['id']}.",
+            "Description": description,
             "Status": "Completed",
             "Type": "Gift",
             "ActivityDate": self.today.isoformat(),

@@ -43,6 +43,8 @@ class Account(Base):
     """One row per Salesforce Account; key ``id``.
 
     ``holdout`` is assigned once, when planning first reads the account, and never changes.
+    The ``gift_policy_*`` columns hold the account's own gift policy from mapped CRM fields,
+    and stay null when ``salesforce.yaml`` maps none.
     """
 
     __tablename__ = "accounts"
@@ -57,6 +59,9 @@ class Account(Base):
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     holdout: Mapped[bool | None] = mapped_column(Boolean)
     holdout_assigned_at: Mapped[datetime | None] = mapped_column(DateTime)
+    gift_policy_cap_usd: Mapped[float | None] = mapped_column(Numeric(10, 2))
+    gift_policy_no_gifts: Mapped[bool | None] = mapped_column(Boolean)
+    gift_policy_no_alcohol: Mapped[bool | None] = mapped_column(Boolean)
     system_modstamp: Mapped[datetime] = mapped_column(DateTime)
     synced_at: Mapped[datetime] = mapped_column(DateTime)
 
@@ -80,6 +85,7 @@ class Contact(Base):
     time_zone: Mapped[str | None] = mapped_column(String(64))
     gift_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     preferences: Mapped[str | None] = mapped_column(Text)
+    is_healthcare_professional: Mapped[bool | None] = mapped_column(Boolean)
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     system_modstamp: Mapped[datetime] = mapped_column(DateTime)
     synced_at: Mapped[datetime] = mapped_column(DateTime)
@@ -164,7 +170,9 @@ class Gift(Base):
     """One row per contract × stage, created once; key ``id``, unique on (contract, stage).
 
     ``status`` moves only through the ledger's state machine (see ``gifting.ledger``), and every
-    move is appended to ``gift_events``.
+    move is appended to ``gift_events``. ``compliance_rule`` names the compliance rule or account
+    policy that limited the gift, and ``transfer_of_value`` marks a gift to a healthcare
+    professional that must be disclosed as a transfer of value.
     """
 
     __tablename__ = "gifts"
@@ -193,6 +201,8 @@ class Gift(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(80), unique=True)
     vendor_order_id: Mapped[str | None] = mapped_column(String(80))
     crm_task_id: Mapped[str | None] = mapped_column(SalesforceId)
+    compliance_rule: Mapped[str | None] = mapped_column(String(40))
+    transfer_of_value: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime)

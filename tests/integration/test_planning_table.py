@@ -176,15 +176,29 @@ ONE_GIFT_CASES = {
         datetime(2026, 6, 1, 10, 0),
         CHICAGO,
     ),
-    # Day 30 is Wednesday 1 July, sent three business days earlier.
-    "gov_recipient": (
+    # A .gov recipient gets gifts of at most 20 USD and 50 USD a year: welcome and first_week
+    # use 40, so the first_month gift (day 30 is Wednesday 1 July, sent three business days
+    # earlier) would pass the yearly limit.
+    "gov_recipient_welcome": (
+        date(2026, 6, 1),
+        {"email": "kim@transportation.gov"},
+        None,
+        datetime(2026, 6, 1, 16, 0),
+        "welcome",
+        ledger.PLANNED,
+        "public_sector compliance limits the gift to 20 USD",
+        datetime(2026, 6, 1, 15, 0),
+        datetime(2026, 6, 1, 10, 0),
+        CHICAGO,
+    ),
+    "gov_recipient_over_yearly_limit": (
         date(2026, 6, 1),
         {"email": "kim@transportation.gov"},
         None,
         datetime(2026, 6, 1, 16, 0),
         "first_month",
         ledger.SKIPPED,
-        "compliance_public_sector",
+        "compliance_public_sector_yearly",
         datetime(2026, 6, 26, 15, 0),
         datetime(2026, 6, 26, 10, 0),
         CHICAGO,

@@ -28,7 +28,7 @@ from gifting.personalization.selection import (
     parse_preferences,
     select_item,
 )
-from gifting.planning.compliance import apply_rule
+from gifting.planning.compliance import RecipientFacts, decide, matching_rules
 from gifting.settings import PROJECT_ROOT
 
 CONFIG = PROJECT_ROOT / "config"
@@ -238,11 +238,11 @@ def test_narrowed_budget_picks_item_inside_it(program: ProgramConfig, catalog: C
 
 def test_restricted_sector_budget_caps_item(program: ProgramConfig, catalog: Catalog) -> None:
     # A healthcare rule of 100 USD lowers welcome's range from 100–250 to 100–100.
-    rule = next(rule for rule in program.compliance if rule.name == "healthcare")
     stage = _stage(program, "welcome")
-    decision = apply_rule(rule, stage)
-    assert decision.skip_reason is None
-    lowered = stage.model_copy(update={"budget_usd": (stage.budget_usd[0], decision.budget_max)})
+    facts = RecipientFacts(industry="Healthcare")
+    decision = decide(matching_rules(program.compliance.rules, facts), facts, stage)
+    assert decision is not None and decision.skip_reason is None
+    lowered = stage.model_copy(update={"budget_usd": (decision.budget_min, decision.budget_max)})
     chosen = select_item(catalog, lowered, _recipient())
     assert chosen is not None
     assert chosen.item.price <= Decimal(100)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -10,14 +11,25 @@ import pytest
 from gifting.config import (
     AlignmentRule,
     BudgetCapsConfig,
+    Catalog,
+    CatalogItem,
+    ComplianceConfig,
     ComplianceRule,
     PilotConfig,
     ProgramConfig,
     StageConfig,
+    check_note_only_item,
 )
+from gifting.errors import ConfigurationError
 from gifting.planning.alignment import milestone_day
 from gifting.planning.budgets import BudgetBook, reserve_amount
-from gifting.planning.compliance import apply_rule, matching_rule
+from gifting.planning.compliance import (
+    ComplianceDecision,
+    RecipientFacts,
+    decide,
+    matching_rules,
+)
+from gifting.planning.milestones import GIFT_ID_NAMESPACE, gift_id
 from gifting.planning.pilot import BEFORE_PILOT, OUTSIDE_PILOT, pilot_exclusion
 
 SIGNED = date(2026, 1, 5)
@@ -92,44 +104,178 @@ RULES = [
     ComplianceRule(
         name="public_sector",
         industries=["Government"],
-        email_domain_suffixes=[".gov", ".gov.uk", ".bund.de"],
-        max_gift_usd=Decimal(25),
+        email_domain_suffixes=[".gov", ".mil", ".gov.*", ".gc.ca", ".gouv.fr", ".bund.de"],
+        max_gift_usd=Decimal(20),
+        max_yearly_usd=Decimal(50),
     ),
-    ComplianceRule(name="healthcare", industries=["Healthcare"], max_gift_usd=Decimal(100)),
+    ComplianceRule(
+        name="healthcare",
+        industries=["Healthcare"],
+        title_keywords=["Physician", "Nurse", "RN"],
+        match_healthcare_professional_flag=True,
+        max_gift_usd=Decimal(100),
+        transfer_of_value=True,
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("industry", "email", "expected"),
+    ("facts", "expected"),
     [
-        ("Government", "a@city.example", "public_sector"),
-        ("Technology", "a@agency.gov", "public_sector"),
-        ("Technology", "a@hmrc.gov.uk", "public_sector"),
-        ("Technology", "a@bmi.BUND.de", "public_sector"),
-        ("Technology", "a@notgov.com", None),
-        ("Technology", "a@gov.uk.example", None),
-        ("healthcare", None, "healthcare"),
-        ("Healthcare", "a@va.gov", "public_sector"),
-        (None, "not-an-address", None),
+        (RecipientFacts(industry="Government", email="a@city.example"), ["public_sector"]),
+        (RecipientFacts(email="a@agency.gov"), ["public_sector"]),
+        (RecipientFacts(email="a@army.MIL"), ["public_sector"]),
+        (RecipientFacts(email="a@hmrc.gov.uk"), ["public_sector"]),
+        (RecipientFacts(email="a@ato.gov.au"), ["public_sector"]),
+        (RecipientFacts(email="a@cra-arc.gc.ca"), ["public_sector"]),
+        (RecipientFacts(email="a@impots.gouv.fr"), ["public_sector"]),
+        (RecipientFacts(email="a@bmi.BUND.de"), ["public_sector"]),
+        (RecipientFacts(email="a@notgov.com"), []),
+        (RecipientFacts(email="a@gov.uk.example"), []),
+        (RecipientFacts(email="a@gov.example.com"), []),
+        (RecipientFacts(industry="healthcare"), ["healthcare"]),
+        (RecipientFacts(title="Chief Physician"), ["healthcare"]),
+        (RecipientFacts(title="Jane Roe, RN"), ["healthcare"]),
+        (RecipientFacts(title="Brand Manager"), []),
+        (RecipientFacts(title="Head of Nursery Sales"), []),
+        (RecipientFacts(healthcare_professional=True), ["healthcare"]),
+        (RecipientFacts(healthcare_professional=False), []),
+        (
+            RecipientFacts(industry="Healthcare", email="a@va.gov"),
+            ["public_sector", "healthcare"],
+        ),
+        (RecipientFacts(email="not-an-address"), []),
     ],
 )
-def test_compliance_rule_matching(
-    industry: str | None, email: str | None, expected: str | None
+def test_compliance_rule_matching(facts: RecipientFacts, expected: list[str]) -> None:
+    assert [rule.name for rule in matching_rules(RULES, facts)] == expected
+
+
+def _decide(facts: RecipientFacts, *, low: int = 50, high: int = 150) -> ComplianceDecision | None:
+    return decide(matching_rules(RULES, facts), facts, _stage(low=low, high=high))
+
+
+GOV = RecipientFacts(email="kim@transportation.gov")
+NURSE = RecipientFacts(title="Nurse")
+
+# (recipient, rule, skip reason, budget range, yearly limit, transfer of value)
+DECISION_CASES = {
+    "gov_capped_below_stage_minimum": (GOV, "public_sector", None, (1, 20), 50, False),
+    "healthcare_cap_inside_range": (NURSE, "healthcare", None, (50, 100), None, True),
+    "account_policy_cap": (
+        RecipientFacts(policy_cap_usd=Decimal(60)),
+        "account_policy",
+        None,
+        (50, 60),
+        None,
+        False,
+    ),
+    "account_policy_cap_below_rule": (
+        RecipientFacts(title="Nurse", policy_cap_usd=Decimal(30)),
+        "account_policy",
+        None,
+        (1, 30),
+        None,
+        True,
+    ),
+    "account_no_gifts": (
+        RecipientFacts(title="Nurse", policy_no_gifts=True),
+        "account_policy",
+        "account_policy_no_gifts",
+        (50, 150),
+        None,
+        False,
+    ),
+    "account_cap_zero": (
+        RecipientFacts(policy_cap_usd=Decimal(0)),
+        "account_policy",
+        "account_policy_no_gifts",
+        (50, 150),
+        None,
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("facts", "rule", "skip", "budget", "yearly", "transfer"),
+    list(DECISION_CASES.values()),
+    ids=list(DECISION_CASES),
+)
+def test_compliance_decision(
+    facts: RecipientFacts,
+    rule: str,
+    skip: str | None,
+    budget: tuple[int, int],
+    yearly: int | None,
+    transfer: bool,
 ) -> None:
-    rule = matching_rule(RULES, industry=industry, email=email)
-    assert (rule.name if rule else None) == expected
+    decision = _decide(facts)
+    assert decision is not None
+    assert decision.rule == rule
+    assert decision.skip_reason == skip
+    if skip is None:
+        assert (decision.budget_min, decision.budget_max) == tuple(map(Decimal, budget))
+    assert decision.yearly_limit == (Decimal(yearly) if yearly is not None else None)
+    assert decision.transfer_of_value is transfer
 
 
-def test_compliance_cap_below_minimum_skips() -> None:
-    decision = apply_rule(RULES[0], _stage(low=50, high=150))
-    assert decision.skip_reason == "compliance_public_sector"
+def test_no_limit_means_no_decision() -> None:
+    assert _decide(RecipientFacts(industry="Technology", email="a@example.com")) is None
 
 
-def test_compliance_cap_lowers_maximum() -> None:
-    decision = apply_rule(RULES[1], _stage(low=75, high=200))
-    assert decision.skip_reason is None
-    assert decision.budget_max == Decimal(100)
-    assert apply_rule(RULES[1], _stage(low=20, high=80)).budget_max == Decimal(80)
+def test_healthcare_cap_above_stage_keeps_budget() -> None:
+    decision = _decide(NURSE, low=20, high=80)
+    assert decision is not None
+    assert (decision.budget_min, decision.budget_max) == (Decimal(20), Decimal(80))
+    assert decision.note is None
+    assert decision.transfer_of_value
+
+
+@pytest.mark.parametrize(("action", "skip"), [("note_only", None), ("skip", "compliance_strict")])
+def test_compliance_actions(action: str, skip: str | None) -> None:
+    rule = ComplianceRule(name="strict", email_domain_suffixes=[".gov"], action=action)
+    decision = decide([rule], GOV, _stage())
+    assert decision is not None
+    assert decision.skip_reason == skip
+    assert decision.note_only is (action == "note_only")
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"name": "empty", "max_gift_usd": 1}, "matches nobody"),
+        ({"name": "nolimit", "industries": ["Government"]}, "has action cap but no limit"),
+        ({"name": "dot", "email_domain_suffixes": ["gov"], "max_gift_usd": 1}, "leading dot"),
+    ],
+)
+def test_invalid_compliance_rule(rule: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ComplianceRule.model_validate(rule)
+
+
+def test_compliance_rule_list_is_accepted() -> None:
+    rule = {"name": "gov", "industries": ["Government"], "max_gift_usd": 20}
+    program = ProgramConfig(stages=[_stage("welcome", 0)], compliance=[rule])  # type: ignore[arg-type]
+    assert [r.name for r in program.compliance.rules] == ["gov"]
+    assert program.compliance.note_only_sku == "NOTE-CARD-01"
+
+
+def test_note_only_card_must_be_in_catalog() -> None:
+    program = ProgramConfig(
+        stages=[_stage("welcome", 0)],
+        compliance=ComplianceConfig(
+            rules=[ComplianceRule(name="gov", industries=["Government"], action="note_only")],
+            note_only_sku="NO-SUCH-CARD",
+        ),
+    )
+    catalog = Catalog(
+        items=[
+            CatalogItem(sku="A", name="A", price=Decimal(1), categories=["useful"], kind="egift")
+        ]
+    )
+    with pytest.raises(ConfigurationError, match="NO-SUCH-CARD"):
+        check_note_only_item(program, catalog)
 
 
 QBR_RULE = AlignmentRule(stage="first_quarter", kind="qbr", from_day=69, to_day=111, shift_days=-2)
@@ -210,3 +356,12 @@ def test_reserve_modes() -> None:
 def test_unknown_stage_in_caps_is_rejected() -> None:
     with pytest.raises(ValueError, match="names unknown stages"):
         _program(monthly_stage_usd={"weclome": Decimal(1)})
+
+
+@pytest.mark.parametrize(
+    ("contract_id", "stage"),
+    [("006000000000001AAA", "welcome"), ("", "first_week"), ("006ü", "first_quarter")],
+)
+def test_gift_id_equals_uuid5(contract_id: str, stage: str) -> None:
+    expected = uuid.uuid5(GIFT_ID_NAMESPACE, f"{contract_id}:{stage}")
+    assert gift_id(contract_id, stage) == str(expected)
