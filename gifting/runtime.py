@@ -120,6 +120,7 @@ class Runtime:
             settings.vendor_base_url,
             _secret(settings.vendor_api_key),
             rate_limit_per_second=settings.vendor_rate_limit_per_second,
+            retry_budget_s=settings.vendor_retry_budget_s,
         )
 
     def validate(self) -> None:
