@@ -31,6 +31,7 @@ def seed_due_gifts(
     *,
     as_of: datetime,
     status: str = ledger.PLANNED,
+    first_number: int = 0,
     batch_size: int = 2000,
 ) -> list[str]:
     """Insert ``count`` contracts, each with one gift due an hour before ``as_of``.
@@ -41,6 +42,8 @@ def seed_due_gifts(
         count: Number of gifts.
         as_of: Naive UTC time the gifts are due by; their window ends a week later.
         status: ``planned`` (dispatch releases them first) or ``ready``.
+        first_number: Number of the first seeded contract. Seed again with a higher one to add
+            gifts in another status; ids and due times follow the numbers.
         batch_size: Rows per insert statement.
 
     Returns:
@@ -52,8 +55,9 @@ def seed_due_gifts(
     if not items:
         raise ValueError("the catalog has no item that ships to the US")
     gift_ids: list[str] = []
-    for start in range(0, count, batch_size):
-        numbers = range(start, min(start + batch_size, count))
+    stop = first_number + count
+    for start in range(first_number, stop, batch_size):
+        numbers = range(start, min(start + batch_size, stop))
         rows = [_rows(number, items[number % len(items)], as_of, status) for number in numbers]
         with engine.begin() as connection:
             connection.execute(insert(Account), [row["account"] for row in rows])
