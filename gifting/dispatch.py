@@ -343,7 +343,7 @@ def dispatch_due_gifts(
             outcome.update(apply_review_gate(engine, review, as_of=as_of))
         if not backfill:
             outcome.update(expire_missed_windows(engine, as_of=as_of))
-        while not breaker.is_open:
+        if not breaker.is_open:
             sent = send_ready_gifts(
                 engine,
                 vendor,
@@ -353,10 +353,9 @@ def dispatch_due_gifts(
                 write_activity=write_activity,
                 concurrency=concurrency,
                 breaker=breaker,
+                max_batches=None,
             )
             outcome.update(sent)
-            if sum(sent.values()) < batch_size:
-                break
     if breaker.is_open:
         logger.error(
             "vendor unavailable: stopped after %d failed calls in a row; the next run sends "

@@ -10,9 +10,10 @@ the records can cost lookups after a crash, but never a second order.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -53,13 +54,16 @@ class CircuitBreaker:
             raise GiftingError(f"the outage threshold must be at least 1, got {threshold!r}")
         self.threshold = threshold
         self.failures_in_a_row = 0
+        self._lock = threading.Lock()
 
     @property
     def is_open(self) -> bool:
         return self.failures_in_a_row >= self.threshold
 
     def record(self, vendor_reachable: bool) -> None:
-        self.failures_in_a_row = 0 if vendor_reachable else self.failures_in_a_row + 1
+        """Count one call's result; callable from any thread."""
+        with self._lock:
+            self.failures_in_a_row = 0 if vendor_reachable else self.failures_in_a_row + 1
 
 
 @dataclass(frozen=True)
@@ -99,47 +103,126 @@ def send_ready_gifts(
     write_activity: ActivityWriter | None = None,
     concurrency: int = 1,
     breaker: CircuitBreaker | None = None,
+    max_batches: int | None = 1,
 ) -> Counter[str]:
-    """Claim up to ``limit`` due ready gifts and place one vendor order for each.
+    """Claim due ready gifts ``limit`` at a time and place one vendor order for each.
+
+    The next batch is claimed while the vendor calls of the current one run, so the calls do not
+    wait for the database between batches.
 
     Args:
         engine: The warehouse.
-        vendor: The gift vendor client; it must be thread-safe when ``concurrency`` is above 1.
+        vendor: The gift vendor client. The calls run on worker threads, so it must be
+            thread-safe.
         kinds: Catalog item kind (``physical`` or ``egift``) per SKU.
         as_of: The dispatch time (naive UTC), recorded as the send time.
-        limit: Maximum number of gifts one call claims, so one batch stays bounded.
+        limit: Maximum number of gifts one batch claims, so one batch stays bounded.
         write_activity: Writes a "gift sent" activity to the CRM; ``None`` skips the write-back.
         concurrency: Vendor calls in flight at once.
         breaker: Shared by the calls of one run; once open, the gifts not yet sent go back to
             ``ready`` and count as ``deferred:vendor_unavailable``.
+        max_batches: Batches to send at most; ``None`` sends until no due gift is ready.
 
     Returns:
         One count per claimed gift: ``sent``, ``failed:<reason>`` or ``deferred:<reason>``.
     """
     breaker = breaker or CircuitBreaker()
     outcome: Counter[str] = Counter()
-    with ClaimLease(engine) as lease:
-        claimed = lease.claim(as_of=as_of, limit=limit, actor=ACTOR)
-        if not claimed:
-            return outcome
-        gifts, orphans = load_claimed(engine, claimed, kinds)
-        recorder = _Recorder(engine, as_of)
-        for gift_id in orphans:
-            recorder.add(SendResult(gift_id, reason=RECIPIENT_GONE))
-        results = place_orders(vendor, gifts, concurrency=concurrency, breaker=breaker)
-        for result in results:
-            recorder.add(result)
-            if recorder.pending >= RECORD_EVERY:
-                outcome.update(recorder.flush())
-        outcome.update(recorder.flush())
-        deferred = [gift_id for gift_id in claimed if gift_id not in recorder.attempted]
-        outcome.update(_defer(engine, deferred, as_of))
-    if write_activity is not None:
-        summaries = {gift.gift_id: gift.summary for gift in gifts}
-        for gift_id in recorder.sent:
-            write_back(engine, gift_id, summaries[gift_id], write_activity)
-    logger.info("dispatched %d gifts as of %s: %s", len(claimed), as_of, dict(outcome))
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="vendor-send") as pool:
+        batch = _Batch.claim(engine, kinds, as_of, limit)
+        sent = 0
+        while batch is not None:
+            sent += 1
+            futures = [
+                pool.submit(_place_unless_open, vendor, gift, breaker) for gift in batch.gifts
+            ]
+            more = (
+                batch.full and not breaker.is_open and (max_batches is None or sent < max_batches)
+            )
+            following = _Batch.claim(engine, kinds, as_of, limit) if more else None
+            try:
+                outcome.update(batch.record(as_completed(futures), write_activity))
+            except BaseException:
+                if following is not None:
+                    following.lease.close()  # its gifts stay in sending for recovery
+                raise
+            batch = following
     return outcome
+
+
+def _place_unless_open(
+    vendor: GiftVendor, gift: ClaimedGift, breaker: CircuitBreaker
+) -> SendResult | None:
+    if breaker.is_open:
+        return None
+    result = place_order(vendor, gift)
+    breaker.record(not result.retriable)
+    return result
+
+
+class _Batch:
+    """One claimed batch: its lease, its order requests, and the recording of its results."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        lease: ClaimLease,
+        claimed: list[str],
+        kinds: dict[str, str],
+        as_of: datetime,
+        limit: int,
+    ) -> None:
+        self.engine = engine
+        self.lease = lease
+        self.claimed = claimed
+        self.as_of = as_of
+        self.full = len(claimed) == limit
+        self.gifts, self.orphans = load_claimed(engine, claimed, kinds)
+
+    @classmethod
+    def claim(
+        cls, engine: Engine, kinds: dict[str, str], as_of: datetime, limit: int
+    ) -> _Batch | None:
+        lease = ClaimLease(engine)
+        try:
+            claimed = lease.claim(as_of=as_of, limit=limit, actor=ACTOR)
+            if claimed:
+                return cls(engine, lease, claimed, kinds, as_of, limit)
+        except BaseException:
+            lease.close()
+            raise
+        lease.close()
+        return None
+
+    def record(
+        self, results: Iterable[Future[SendResult | None]], write_activity: ActivityWriter | None
+    ) -> Counter[str]:
+        """Record results as they arrive, defer the gifts never sent, then end the lease."""
+        outcome: Counter[str] = Counter()
+        recorder = _Recorder(self.engine, self.as_of)
+        try:
+            for gift_id in self.orphans:
+                recorder.add(SendResult(gift_id, reason=RECIPIENT_GONE))
+            for future in results:
+                result = future.result()
+                if result is None:
+                    continue
+                recorder.add(result)
+                if recorder.pending >= RECORD_EVERY:
+                    outcome.update(recorder.flush())
+            outcome.update(recorder.flush())
+            unsent = [gift_id for gift_id in self.claimed if gift_id not in recorder.attempted]
+            outcome.update(_defer(self.engine, unsent, self.as_of))
+        finally:
+            self.lease.close()
+        if write_activity is not None:
+            summaries = {gift.gift_id: gift.summary for gift in self.gifts}
+            for gift_id in recorder.sent:
+                write_back(self.engine, gift_id, summaries[gift_id], write_activity)
+        logger.info(
+            "dispatched %d gifts as of %s: %s", len(self.claimed), self.as_of, dict(outcome)
+        )
+        return outcome
 
 
 def send_claimed(
@@ -257,43 +340,6 @@ def place_order(vendor: GiftVendor, gift: ClaimedGift) -> SendResult:
         logger.error("gift %s: vendor unavailable after retries: %s", gift.gift_id, error)
         return SendResult(gift.gift_id, reason=VENDOR_UNAVAILABLE, retriable=True)
     return SendResult(gift.gift_id, order=order)
-
-
-def place_orders(
-    vendor: GiftVendor,
-    gifts: Iterable[ClaimedGift],
-    *,
-    concurrency: int,
-    breaker: CircuitBreaker,
-) -> Iterator[SendResult]:
-    """Place the orders with up to ``concurrency`` calls in flight, yielding results as they end.
-
-    No call starts once ``breaker`` is open. The gifts not yet attempted then get no result.
-    """
-    queue = iter(gifts)
-    if concurrency <= 1:
-        for gift in queue:
-            if breaker.is_open:
-                return
-            result = place_order(vendor, gift)
-            breaker.record(not result.retriable)
-            yield result
-        return
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="vendor-send") as pool:
-        running: set[Future[SendResult]] = set()
-        while True:
-            while len(running) < concurrency and not breaker.is_open:
-                gift = next(queue, None)
-                if gift is None:
-                    break
-                running.add(pool.submit(place_order, vendor, gift))
-            if not running:
-                return
-            done, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                result = future.result()
-                breaker.record(not result.retriable)
-                yield result
 
 
 class _Recorder:
@@ -450,6 +496,7 @@ def _defer(engine: Engine, gift_ids: list[str], as_of: datetime) -> Counter[str]
             at=as_of,
             actor=ACTOR,
             reason=DEFERRED_REASON,
+            attempts=Gift.attempts - 1,  # the claim counted an attempt that never happened
         )
     logger.warning("vendor unavailable: %d claimed gifts go back to ready", len(moved))
     return Counter({f"deferred:{VENDOR_UNAVAILABLE}": len(moved)})

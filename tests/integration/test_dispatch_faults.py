@@ -73,7 +73,8 @@ def test_vendor_down_defers_queue_within_budget(
 
     assert outcome["unrecovered:vendor_unavailable"] == 1
     assert outcome["failed:vendor_unavailable"] == 2
-    assert outcome["deferred:vendor_unavailable"] == 3
+    # The rest of the first batch, plus the second when it was claimed before the breaker opened.
+    assert outcome["deferred:vendor_unavailable"] in (3, 8)
     assert sum(waits) <= 1.0
     statuses = _statuses(engine)
     assert statuses[ledger.SENDING] == 1
