@@ -27,6 +27,8 @@ app.add_typer(sandbox_app, name="sandbox")
 console = Console()
 
 SAMPLE_HISTORY_DAYS = 730
+# The vendor sandbox signs its webhooks with this key unless told otherwise.
+SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret"
 
 
 def _fail(error: Exception) -> None:
@@ -314,6 +316,60 @@ def migrate() -> None:
     except GiftingError as error:
         _fail(error)
     console.print(f"warehouse at {settings.warehouse_url} is up to date")
+
+
+@app.command()
+def webhooks(
+    port: Annotated[
+        int | None,
+        typer.Option(help="TCP port to listen on; default GIFTING_WEBHOOK_PORT (8085), 0 any."),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Interface to bind; default GIFTING_WEBHOOK_HOST (127.0.0.1)."),
+    ] = None,
+) -> None:
+    """Receive the vendor's signed delivery webhooks until Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    from gifting.errors import ConfigurationError
+    from gifting.runtime import Runtime, load_settings
+    from gifting.webhooks import DeliveryWebhookHandler, WebhookReceiver
+
+    settings = load_settings()
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    if secret is None and settings.uses_vendor_sandbox:
+        secret = SANDBOX_WEBHOOK_SECRET
+    if not secret:
+        _fail(
+            ConfigurationError(
+                "GIFTING_WEBHOOK_SECRET is not set: set it to the signing secret the vendor "
+                "issued for this endpoint"
+            )
+        )
+    runtime = Runtime(settings)
+    try:
+        handler = DeliveryWebhookHandler(
+            runtime.engine, str(secret), tolerance_s=settings.webhook_tolerance_s
+        )
+        receiver = WebhookReceiver(
+            handler,
+            host=host or settings.webhook_host,
+            port=settings.webhook_port if port is None else port,
+            path=settings.webhook_path,
+        )
+        stop = threading.Event()
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, lambda *_: stop.set())
+        with receiver:
+            console.print(f"Receiving vendor webhooks at {receiver.url}; Ctrl-C stops.")
+            stop.wait()
+        console.print("webhook receiver stopped")
+    except (GiftingError, OSError) as error:
+        _fail(error)
+    finally:
+        runtime.close()
 
 
 @sandbox_app.command("start")

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 # The ledger fixtures are imported from test_dispatch, so test arguments shadow the imports.
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +22,7 @@ from gifting.dispatch import dispatch_due_gifts, release_due_gifts, send_ready_g
 from gifting.sandbox.due_gifts import seed_due_gifts
 from gifting.sandbox.vendor_server import VendorSandbox
 from gifting.sandbox.vendor_webhooks import sign
+from gifting.settings import PROJECT_ROOT
 from gifting.vendors.base import OrderRequest, VendorOrder
 from gifting.vendors.sandbox import SandboxVendorClient
 from gifting.warehouse.schema import Contact, Gift, GiftEvent
@@ -317,3 +324,69 @@ def test_webhook_before_send_recorded(
     # The webhook recorded each send; dispatch found it recorded and added nothing.
     assert sorted(send.gift_id for send in sends) == sorted(gift_ids)
     assert {send.actor for send in sends} == {ACTOR}
+
+
+def test_cli_receiver_applies_signed_events(
+    sqlite_engine: Engine,
+    catalog: Catalog,
+    vendor: SandboxVendorClient,
+    vendor_sandbox: VendorSandbox,
+    kinds: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    seed_due_gifts(sqlite_engine, catalog, 2, as_of=AS_OF, status=ledger.READY)
+    dispatch_due_gifts(sqlite_engine, vendor, kinds, as_of=AS_OF)
+    environment = {
+        **{name: value for name, value in os.environ.items() if not name.startswith("GIFTING_")},
+        "GIFTING_HOME": str(tmp_path),
+        "GIFTING_DATABASE_URL": str(sqlite_engine.url),
+        "GIFTING_WEBHOOK_SECRET": vendor_sandbox.webhook_secret,
+        "COLUMNS": "200",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "webhooks", "--port", "0"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = re.search(r"at (http://\S+);", server.stdout.readline()).group(1)  # type: ignore[union-attr]
+        vendor_sandbox.set_webhook_url(url)
+        deliveries = vendor_sandbox.emit_due_events()
+        forged = httpx.post(
+            url,
+            content=b"{}",
+            headers={"Webhook-Id": "evt_x", "Webhook-Timestamp": "1", "Webhook-Signature": "v1=0"},
+        )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, errors = server.communicate(timeout=30)
+    assert server.returncode == 0, errors
+    assert "webhook receiver stopped" in output
+    assert {delivery.status_code for delivery in deliveries} == {200}
+    assert forged.status_code == 401
+    assert _status_counts(sqlite_engine) == {ledger.DELIVERED: 2}
+
+
+def test_cli_receiver_needs_secret(tmp_path: Path) -> None:
+    environment = {
+        **{name: value for name, value in os.environ.items() if not name.startswith("GIFTING_")},
+        "GIFTING_HOME": str(tmp_path),
+        "GIFTING_VENDOR_BASE_URL": "https://vendor.example",
+        "GIFTING_VENDOR_API_KEY": "key",
+        "COLUMNS": "200",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "webhooks", "--port", "0"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "GIFTING_WEBHOOK_SECRET is not set" in result.stdout
