@@ -27,7 +27,7 @@ app.add_typer(sandbox_app, name="sandbox")
 console = Console()
 
 SAMPLE_HISTORY_DAYS = 730
-# The vendor sandbox signs its webhooks with this key unless told otherwise.
+# The key the vendor sandbox signs its webhooks with by default.
 SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret"
 
 

@@ -88,6 +88,7 @@ class ClaimLease:
         # The locks are taken in the claim transaction, so no other worker can see a claimed
         # gift in sending before its lease exists.
         with self._connection.begin():
+            ledger.relax_durability(self._connection)
             return ledger.claim_ready(
                 self._connection, as_of=as_of, limit=limit, actor=actor, lock=self._take_many
             )

@@ -11,7 +11,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, String, any_, bindparam, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import ColumnElement
 
 from gifting.errors import GiftingError
 from gifting.warehouse.schema import Gift, GiftEvent
@@ -139,6 +141,27 @@ def move(
     logger.debug("gift %s: %s -> %s (%s)", gift_id, from_status, to_status, reason)
 
 
+def ids_filter(connection: Connection, gift_ids: list[str]) -> ColumnElement[bool]:
+    """Return ``gifts.id IN (…)``, on PostgreSQL as ``= ANY`` of one array parameter.
+
+    PostgreSQL plans and binds one array faster than hundreds of separate parameters.
+    """
+    if connection.dialect.name == "postgresql":
+        return Gift.id == any_(bindparam("gift_id_array", gift_ids, type_=ARRAY(String)))
+    return Gift.id.in_(gift_ids)
+
+
+def relax_durability(connection: Connection) -> None:
+    """Let PostgreSQL acknowledge this transaction's commit before it reaches the disk.
+
+    For claims and send records only. A database crash may then lose the last commits, which
+    leaves gifts ready or in ``sending`` although the vendor has their orders. Recovery and the
+    idempotency keys turn that into lookups and replayed orders, never a second order.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL synchronous_commit = off"))
+
+
 def move_many(
     connection: Connection,
     gift_ids: Sequence[str],
@@ -161,7 +184,7 @@ def move_many(
         chunk = list(gift_ids[start : start + MOVE_CHUNK])
         result = connection.execute(
             update(Gift)
-            .where(Gift.id.in_(chunk), Gift.status == from_status)
+            .where(ids_filter(connection, chunk), Gift.status == from_status)
             .values(status=to_status, reason=short_reason(reason), updated_at=at, **values)
             .returning(Gift.id)
         )

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import Text
 
 from gifting import ledger
 from gifting.claims import ClaimLease
@@ -81,7 +83,7 @@ class ClaimedGift:
 
 @dataclass(frozen=True)
 class SendResult:
-    """What one vendor call returned: an order, or a failure reason."""
+    """The result of one vendor call: an order, or a failure reason."""
 
     gift_id: str
     order: VendorOrder | None = None
@@ -282,9 +284,9 @@ def load_claimed(
         )
         .join(Contact, Contact.id == Gift.contact_id)
         .join(Account, Account.id == Gift.account_id)
-        .where(Gift.id.in_(gift_ids))
     )
     with engine.connect() as connection:
+        query = query.where(ledger.ids_filter(connection, gift_ids))
         rows = {row.id: row for row in connection.execute(query)}
     gifts = [_claimed_gift(rows[gift_id], kinds) for gift_id in gift_ids if gift_id in rows]
     return gifts, [gift_id for gift_id in gift_ids if gift_id not in rows]
@@ -367,6 +369,7 @@ class _Recorder:
             return Counter()
         with self.engine.connect() as connection:
             transaction = connection.begin()
+            ledger.relax_durability(connection)
             if _record_all(connection, results, self.as_of):
                 transaction.commit()
                 recorded = {result.gift_id for result in results}
@@ -388,23 +391,8 @@ def _record_all(connection: Connection, results: list[SendResult], as_of: dateti
     """Record every result in the caller's transaction; False if any gift left ``sending``."""
     sent = [result for result in results if result.order is not None]
     if sent:
-        statement = (
-            update(Gift)
-            .where(Gift.id == bindparam("sent_gift_id"), Gift.status == ledger.SENDING)
-            .values(
-                status=ledger.SENT,
-                reason=None,
-                updated_at=as_of,
-                sent_at=as_of,
-                vendor_order_id=bindparam("sent_order_id"),
-            )
-        )
-        rows = [
-            {"sent_gift_id": result.gift_id, "sent_order_id": result.order.id}
-            for result in sent
-            if result.order is not None
-        ]
-        if connection.execute(statement, rows).rowcount != len(rows):
+        order_ids = {result.gift_id: result.order.id for result in sent if result.order is not None}
+        if _mark_sent(connection, order_ids, as_of) != len(order_ids):
             return False
         connection.execute(
             insert(GiftEvent),
@@ -437,6 +425,41 @@ def _record_all(connection: Connection, results: list[SendResult], as_of: dateti
         if len(moved) != len(gift_ids):
             return False
     return True
+
+
+_MARK_SENT_POSTGRESQL = text(
+    "UPDATE gifts SET status = :sent, reason = NULL, updated_at = :at, sent_at = :at, "
+    "vendor_order_id = sent.order_id "
+    "FROM unnest(:gift_ids, :order_ids) AS sent(gift_id, order_id) "
+    "WHERE gifts.id = sent.gift_id AND gifts.status = :sending"
+).bindparams(bindparam("gift_ids", type_=ARRAY(Text)), bindparam("order_ids", type_=ARRAY(Text)))
+
+
+def _mark_sent(connection: Connection, order_ids: dict[str, str], as_of: datetime) -> int:
+    """Move gifts from sending to sent with their order ids; return the number moved."""
+    if connection.dialect.name == "postgresql":
+        # One statement for the whole group: an executemany sends one UPDATE per gift.
+        parameters = {
+            "gift_ids": list(order_ids),
+            "order_ids": list(order_ids.values()),
+            "sent": ledger.SENT,
+            "sending": ledger.SENDING,
+            "at": as_of,
+        }
+        return connection.execute(_MARK_SENT_POSTGRESQL, parameters).rowcount
+    statement = (
+        update(Gift)
+        .where(Gift.id == bindparam("sent_gift_id"), Gift.status == ledger.SENDING)
+        .values(
+            status=ledger.SENT,
+            reason=None,
+            updated_at=as_of,
+            sent_at=as_of,
+            vendor_order_id=bindparam("sent_order_id"),
+        )
+    )
+    rows = [{"sent_gift_id": key, "sent_order_id": value} for key, value in order_ids.items()]
+    return connection.execute(statement, rows).rowcount
 
 
 def _record_one(engine: Engine, result: SendResult, as_of: datetime) -> bool:

@@ -1,4 +1,4 @@
-"""Random faults for the vendor sandbox: a share of 5xx responses, late responses and 429 bursts.
+"""Random faults for the vendor sandbox: a share of 5xx responses, late responses, and 429 bursts.
 
 ``VendorSandbox.inject_fault`` fails the next N requests, which suits a test of one retry. Load
 and soak runs need faults spread over thousands of requests instead, the way a flaky vendor
@@ -18,33 +18,37 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class FaultRates:
-    """Chance that one request fails in each way; each must be in [0, 1] and their sum at most 1.
+    """How often requests fail, and how.
 
     Attributes:
-        http_5xx: Answered ``500`` or ``503``, alternately.
-        timeout_after_accept: Handled (an order is stored) but answered ``delay_s`` seconds late.
-        rate_limit_burst: Starts a burst: this request and every other for ``burst_s`` seconds
-            get ``429`` with a ``Retry-After`` that covers the rest of the burst.
+        http_5xx: Chance that a request is answered ``500`` or ``503``, alternately.
+        timeout_after_accept: Chance that a request is handled (an order is stored) but answered
+            ``delay_s`` seconds late.
+        rate_limit_every: Every this many requests a 429 burst starts: that request and every
+            other for ``burst_s`` seconds get ``429`` with a ``Retry-After`` that covers the
+            rest of the burst. 0 means no bursts. Bursts are counted, not drawn, so a run of a
+            given length always meets them.
         burst_s: Length of one 429 burst, in seconds.
         delay_s: How long a late response is held back, in seconds.
     """
 
     http_5xx: float = 0.0
     timeout_after_accept: float = 0.0
-    rate_limit_burst: float = 0.0
+    rate_limit_every: int = 0
     burst_s: float = 0.5
     delay_s: float = 2.0
 
     def __post_init__(self) -> None:
-        shares = (self.http_5xx, self.timeout_after_accept, self.rate_limit_burst)
+        shares = (self.http_5xx, self.timeout_after_accept)
         if any(not 0 <= share <= 1 for share in shares) or sum(shares) > 1:
             raise ValueError(
                 f"fault rates {shares} are invalid: each must be between 0 and 1 and their "
                 "sum at most 1."
             )
-        if self.burst_s < 0 or self.delay_s < 0:
+        if self.rate_limit_every < 0 or self.burst_s < 0 or self.delay_s < 0:
             raise ValueError(
-                f"burst_s and delay_s must be 0 or more, got {self.burst_s}, {self.delay_s}."
+                "rate_limit_every, burst_s and delay_s must be 0 or more, got "
+                f"{self.rate_limit_every}, {self.burst_s}, {self.delay_s}."
             )
 
 
@@ -79,6 +83,7 @@ class RandomFaults:
         self._random = random.Random(seed)
         self._clock = clock
         self._burst_ends = -math.inf
+        self._requests = 0
         self._next_5xx = "http_500"
         self._lock = threading.Lock()
 
@@ -91,11 +96,11 @@ class RandomFaults:
             now = self._clock()
             if now < self._burst_ends:
                 return self._rate_limited(now)
-            share = self._random.random()
-            if share < rates.rate_limit_burst:
+            self._requests += 1
+            if rates.rate_limit_every and self._requests % rates.rate_limit_every == 0:
                 self._burst_ends = now + rates.burst_s
                 return self._rate_limited(now)
-            share -= rates.rate_limit_burst
+            share = self._random.random()
             if share < rates.http_5xx:
                 kind = self._next_5xx
                 self._next_5xx = "http_503" if kind == "http_500" else "http_500"
