@@ -50,7 +50,7 @@ UNLIMITED = 1_000_000.0
 
 
 def _serve(items: list[dict[str, Any]], control: Connection) -> None:
-    """Run a vendor sandbox until the parent asks for its order count."""
+    """Run a vendor sandbox until the parent requests its order count."""
     with VendorSandbox(items, api_key=API_KEY) as sandbox:
         control.send(sandbox.base_url)
         control.recv()

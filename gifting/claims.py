@@ -34,8 +34,8 @@ from gifting.errors import RetriableError
 
 logger = logging.getLogger(__name__)
 
-# First key of every gift lease, so these advisory locks cannot collide with another
-# application's locks on the same database. The second key is hashtext(gift id).
+# First key of every gift lease. It keeps these advisory locks apart from other applications'
+# locks on the same database unless one picks the same key. The second key is hashtext(gift id).
 LEASE_KEY_SPACE = 0x67696674  # "gift" in ASCII
 DEFAULT_RUN_LOCK_WAIT_S = 60.0
 _POLL_S = 0.1
@@ -50,7 +50,7 @@ _RELEASE_MANY = text(
 
 
 class DispatchBusy(RetriableError):
-    """Another sending run holds the SQLite warehouse; this run may start once it ends."""
+    """Another sending run has the SQLite warehouse's lock, so this run must wait for it to end."""
 
 
 class ClaimLease:

@@ -173,7 +173,7 @@ def recover_interrupted_sends(
 
     A gift the vendor has an order for becomes ``sent``. Any other goes back to ``ready`` and
     keeps its idempotency key, so the next send cannot create a second order. A gift another
-    live worker is sending is left alone (``in_flight``). While the vendor cannot answer, a gift
+    live worker is sending is left alone (``in_flight``). While its vendor lookup fails, a gift
     stays in ``sending`` for the next run (``unrecovered:vendor_unavailable``) and the others go
     on, until ``breaker`` opens.
     """

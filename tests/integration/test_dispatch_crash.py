@@ -61,6 +61,7 @@ def test_killed_runs_send_each_gift_once(
 ) -> None:
     gift_ids = seed_due_gifts(sqlite_engine, catalog, 1000, as_of=AS_OF)
     url = sqlite_engine.url.render_as_string(hide_password=False)
+
     chance = random.Random(SEED)
     kills = 0
     finished: dict[str, int] | None = None
@@ -81,6 +82,7 @@ def test_killed_runs_send_each_gift_once(
         if kills >= KILLS and outcome.get("sent", 0) == 0:
             finished = outcome
             break
+
     assert kills == KILLS
     assert finished is not None
     _check_exactly_once(sqlite_engine, vendor_sandbox, gift_ids)
