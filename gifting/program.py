@@ -36,6 +36,7 @@ def run_step(
             backfill=backfill,
             write_activity=writer,
             review=runtime.program.review,
+            concurrency=runtime.settings.vendor_concurrency,
         )
     )
     if write_back:
