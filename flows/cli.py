@@ -375,6 +375,13 @@ def webhooks(
 @sandbox_app.command("start")
 def sandbox_start(
     accounts: Annotated[int, typer.Option(help="Accounts in the sample org.")] = 300,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Also POST the vendor's signed status webhooks here every second, such as the "
+            "URL `gifting webhooks` prints."
+        ),
+    ] = None,
 ) -> None:
     """Serve both sandboxes in the foreground until Ctrl-C; flows find them automatically."""
     import threading
@@ -388,10 +395,14 @@ def sandbox_start(
     with running_sandboxes(settings.home, catalog, now=datetime.now(UTC), accounts=accounts) as (
         connection,
         _salesforce,
-        _vendor,
+        vendor,
     ):
         for name, value in connection.as_environment().items():
             console.print(f"{name}={value}")
+        if webhook_url is not None:
+            vendor.set_webhook_url(webhook_url)
+            vendor.webhooks.start_loop(1.0)
+            console.print(f"Vendor webhooks go to {webhook_url}")
         console.print("Sandboxes running; press Ctrl-C to stop.")
         try:
             threading.Event().wait()
