@@ -1,9 +1,9 @@
 """Record vendor send results in the gift ledger, many gifts per transaction.
 
-A group of results is recorded in one transaction. If any gift in it has left ``sending`` since
-it was claimed (a delivery webhook recorded it, or another worker's recovery requeued it), the
-transaction is rolled back and each result is recorded on its own, so one conflict costs the
-group a few extra statements and never a wrong status.
+A group of results is recorded in one transaction. A gift in it may have left ``sending`` since
+it was claimed, because a delivery webhook recorded it or another worker's recovery requeued it.
+Then the transaction is rolled back and each result is recorded on its own. So one conflict
+costs the group a few extra statements, never a wrong status.
 """
 
 from __future__ import annotations

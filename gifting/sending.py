@@ -3,8 +3,8 @@
 A batch is claimed in one transaction (see ``gifting.claims``), its order requests are read in
 one query, up to ``concurrency`` vendor calls run at once, and outcomes are recorded
 ``RECORD_EVERY`` at a time, each group in one transaction. A crash between a vendor call and its
-record leaves the gift in ``sending``, and recovery then asks the vendor about it. So batching
-the records can cost lookups after a crash, but never a second order.
+record leaves the gift in ``sending``, and recovery then looks the order up at the vendor. So
+batching the records can cost lookups after a crash, but never a second order.
 """
 
 from __future__ import annotations
