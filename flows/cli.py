@@ -41,6 +41,8 @@ app.add_typer(secrets_app, name="secrets")
 console = Console()
 
 SAMPLE_HISTORY_DAYS = 730
+# The key the vendor sandbox signs its webhooks with by default.
+SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret"
 
 
 class Output:
@@ -377,6 +379,60 @@ def migrate() -> None:
     console.print(f"warehouse at {settings.warehouse_url} is up to date")
 
 
+@app.command()
+def webhooks(
+    port: Annotated[
+        int | None,
+        typer.Option(help="TCP port to listen on; default GIFTING_WEBHOOK_PORT (8085), 0 any."),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Interface to bind; default GIFTING_WEBHOOK_HOST (127.0.0.1)."),
+    ] = None,
+) -> None:
+    """Receive the vendor's signed delivery webhooks until Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    from gifting.errors import ConfigurationError
+    from gifting.runtime import Runtime, load_settings
+    from gifting.webhooks import DeliveryWebhookHandler, WebhookReceiver
+
+    settings = load_settings()
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    if secret is None and settings.uses_vendor_sandbox:
+        secret = SANDBOX_WEBHOOK_SECRET
+    if not secret:
+        _fail(
+            ConfigurationError(
+                "GIFTING_WEBHOOK_SECRET is not set: set it to the signing secret the vendor "
+                "issued for this endpoint"
+            )
+        )
+    runtime = Runtime(settings)
+    try:
+        handler = DeliveryWebhookHandler(
+            runtime.engine, str(secret), tolerance_s=settings.webhook_tolerance_s
+        )
+        receiver = WebhookReceiver(
+            handler,
+            host=host or settings.webhook_host,
+            port=settings.webhook_port if port is None else port,
+            path=settings.webhook_path,
+        )
+        stop = threading.Event()
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, lambda *_: stop.set())
+        with receiver:
+            console.print(f"Receiving vendor webhooks at {receiver.url}; Ctrl-C stops.")
+            stop.wait()
+        console.print("webhook receiver stopped")
+    except (GiftingError, OSError) as error:
+        _fail(error)
+    finally:
+        runtime.close()
+
+
 @sandbox_app.command("start")
 def sandbox_start(
     accounts: Annotated[int, typer.Option(help="Accounts in the sample org.")] = 300,
@@ -387,6 +443,13 @@ def sandbox_start(
             "that does not deduplicate. Set GIFTING_VENDOR_FIND_BEFORE_CREATE=true with it."
         ),
     ] = False,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Also POST the vendor's signed status webhooks here every second, such as the "
+            "URL `gifting webhooks` prints."
+        ),
+    ] = None,
 ) -> None:
     """Serve both sandboxes in the foreground until Ctrl-C; flows find them automatically."""
     import threading
@@ -403,9 +466,13 @@ def sandbox_start(
         now=datetime.now(UTC),
         accounts=accounts,
         honour_idempotency_keys=not ignore_idempotency_keys,
-    ) as (connection, _salesforce, _vendor):
+    ) as (connection, _salesforce, vendor):
         for name, value in connection.as_environment().items():
             console.print(f"{name}={value}")
+        if webhook_url is not None:
+            vendor.set_webhook_url(webhook_url)
+            vendor.webhooks.start_loop(1.0)
+            console.print(f"Vendor webhooks go to {webhook_url}")
         console.print(
             f"Sandboxes running, serving {_served_org(settings.home, accounts)}; "
             "press Ctrl-C to stop."

@@ -3,36 +3,59 @@
 Exactly once rests on three rules. A gift is claimed (``ready`` → ``sending``) by a compare-and-set
 before the vendor call. The call carries the gift's idempotency key, so a repeat returns the first
 order. And a gift found in ``sending`` at the start of a run is repaired by asking the vendor about
-its reference, never by sending blindly.
+its reference, never by sending blindly. ``gifting.claims`` keeps that repair away from gifts a
+live worker is still sending, and ``gifting.sending`` places and records the orders.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Engine, exists, func, or_, select, update
-from sqlalchemy.orm import Session
 
 from gifting import ledger, progress
+from gifting.claims import DEFAULT_RUN_LOCK_WAIT_S, ClaimLease, run_lock
 from gifting.config import ReviewConfig
-from gifting.errors import GiftingError, PermanentError, RetriableError
+from gifting.errors import RetriableError
 from gifting.review import apply_review_gate
-from gifting.vendors.base import Address, GiftVendor, OrderRequest, VendorOrder, VendorStatus
-from gifting.warehouse.schema import Account, Contact, Contract, Gift, Outcome, SupportCase
+from gifting.sending import (
+    ACTOR,
+    DEFAULT_OUTAGE_AFTER,
+    VENDOR_UNAVAILABLE,
+    ActivityWriter,
+    CircuitBreaker,
+    send_claimed,
+    send_ready_gifts,
+)
+from gifting.vendors.base import GiftVendor, VendorStatus
+from gifting.warehouse.schema import (
+    Contact,
+    Contract,
+    Gift,
+    Outcome,
+    QuarantinedRecord,
+    SupportCase,
+)
+
+__all__ = [
+    "ActivityWriter",
+    "count_ready",
+    "dispatch_due_gifts",
+    "expire_missed_windows",
+    "recover_interrupted_sends",
+    "release_due_gifts",
+    "send_claimed",
+    "send_ready_gifts",
+    "track_deliveries",
+]
 
 logger = logging.getLogger(__name__)
 
-ACTOR = "dispatch_gifts"
 HIGH_PRIORITY = "High"
-
-
-class ActivityWriter(Protocol):
-    """Writes a gift's activity to the CRM and returns the created record's Id."""
-
-    def __call__(self, gift: dict[str, Any]) -> str: ...
+CONTACT_QUARANTINED = "contact_quarantined"
 
 
 def _release_query(as_of: datetime) -> Any:
@@ -49,6 +72,17 @@ def _release_query(as_of: datetime) -> Any:
         SupportCase.opened_at <= as_of,
         or_(SupportCase.closed_at.is_(None), SupportCase.closed_at > as_of),
     )
+    # The sync quarantines a Contact that breaks a data rule instead of storing it, so a gift
+    # for it finds no contact row. The newest reason names the field to fix.
+    quarantine_reason = (
+        select(QuarantinedRecord.reason)
+        .where(
+            QuarantinedRecord.source == "Contact", QuarantinedRecord.record_id == Gift.contact_id
+        )
+        .order_by(QuarantinedRecord.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     return (
         select(
             Gift.id,
@@ -57,6 +91,7 @@ def _release_query(as_of: datetime) -> Any:
             Contract.status.label("contract_status"),
             Contact.gift_opt_out,
             Contact.is_deleted.label("contact_deleted"),
+            quarantine_reason.label("contact_quarantine"),
             churned.label("churned"),
             open_case.label("open_case"),
         )
@@ -71,7 +106,8 @@ def _release_decision(gift: Any, as_of: datetime, backfill: bool) -> tuple[str, 
     """Return the status a due planned gift moves to now, and why; ``planned`` means it waits."""
     if gift.contract_status != "won":
         return ledger.CANCELLED, f"contract_{gift.contract_status}"
-    if gift.contact_deleted or gift.contact_deleted is None:
+    missing_contact = gift.contact_deleted is None
+    if gift.contact_deleted or (missing_contact and gift.contact_quarantine is None):
         return ledger.SKIPPED, "recipient_gone"
     if gift.gift_opt_out:
         return ledger.SKIPPED, "opted_out"
@@ -79,6 +115,10 @@ def _release_decision(gift: Any, as_of: datetime, backfill: bool) -> tuple[str, 
         return ledger.SKIPPED, "churned"
     if as_of > gift.window_ends_at and not backfill:
         return ledger.SKIPPED, "window_missed"
+    if missing_contact:
+        # Quarantine reasons read "missing LastName on Contact: set it in Salesforce, …".
+        problem = gift.contact_quarantine.split(": ", 1)[0]
+        return ledger.PLANNED, f"{CONTACT_QUARANTINED}: {problem}"
     if gift.open_case:
         return ledger.PLANNED, "support_case_open"
     if not gift.note:
@@ -87,179 +127,100 @@ def _release_decision(gift: Any, as_of: datetime, backfill: bool) -> tuple[str, 
 
 
 def release_due_gifts(engine: Engine, *, as_of: datetime, backfill: bool = False) -> Counter[str]:
-    """Re-check eligibility of every due planned gift and move it to ready, skipped or cancelled."""
-    outcome: Counter[str] = Counter()
-    with engine.begin() as connection:
-        for gift in connection.execute(_release_query(as_of)).all():
-            status, reason = _release_decision(gift, as_of, backfill)
-            if status == ledger.PLANNED:
-                connection.execute(update(Gift).where(Gift.id == gift.id).values(reason=reason))
-                outcome[f"waiting:{reason}"] += 1
-                continue
-            ledger.move(
-                connection, gift.id, ledger.PLANNED, status, at=as_of, actor=ACTOR, reason=reason
-            )
-            outcome[status if reason is None else f"{status}:{reason}"] += 1
-    return outcome
+    """Re-check eligibility of every due planned gift and move it to ready, skipped or cancelled.
 
-
-def _order_request(
-    engine: Engine, gift_id: str, kinds: dict[str, str]
-) -> tuple[OrderRequest, dict[str, Any]]:
-    query = (
-        select(Gift, Contact, Account.name.label("company"))
-        .join(Contact, Contact.id == Gift.contact_id)
-        .join(Account, Account.id == Gift.account_id)
-        .where(Gift.id == gift_id)
-    )
-    with Session(engine) as session:
-        gift, contact, company = session.execute(query).one()
-    name = " ".join(part for part in (contact.first_name, contact.last_name) if part)
-    address = None
-    if contact.street:
-        address = Address(
-            street=contact.street,
-            city=contact.city or "",
-            state=contact.state or "",
-            postal_code=contact.postal_code or "",
-            country=contact.country or "",
-        )
-    request = OrderRequest(
-        reference=gift.id,
-        sku=gift.sku,
-        amount=gift.price,
-        currency=gift.currency,
-        recipient_name=name,
-        recipient_email=contact.email or "",
-        address=address,
-        note=gift.note,
-        kind=kinds.get(gift.sku, "egift"),
-    )
-    summary = {
-        "id": gift.id,
-        "contract_id": gift.contract_id,
-        "account_id": gift.account_id,
-        "contact_id": gift.contact_id,
-        "stage": gift.stage,
-        "item_name": gift.item_name,
-        "price": gift.price,
-        "note": gift.note,
-        "company": company,
-        "transfer_of_value": gift.transfer_of_value,
-    }
-    return request, summary
-
-
-def send_ready_gifts(
-    engine: Engine,
-    vendor: GiftVendor,
-    kinds: dict[str, str],
-    *,
-    as_of: datetime,
-    limit: int = 500,
-    write_activity: ActivityWriter | None = None,
-) -> Counter[str]:
-    """Claim up to ``limit`` due ready gifts and place one vendor order for each.
-
-    Args:
-        engine: The warehouse.
-        vendor: The gift vendor client.
-        kinds: Catalog item kind (``physical`` or ``egift``) per SKU.
-        as_of: The dispatch time (naive UTC), recorded as the send time.
-        limit: Maximum number of gifts one call claims, so one batch stays bounded.
-        write_activity: Writes a "gift sent" activity to the CRM; ``None`` skips the write-back.
+    A gift that must wait stays ``planned`` with the reason in ``gifts.reason``. Counts are keyed
+    ``ready``, ``<status>:<reason>`` or ``waiting:<reason code>``.
     """
-    with engine.begin() as connection:
-        claimed = ledger.claim_ready(connection, as_of=as_of, limit=limit, actor=ACTOR)
+    query = _release_query(as_of)
+    if engine.dialect.name == "postgresql":
+        # Workers releasing at once each take the gifts the others have not locked.
+        query = query.with_for_update(of=Gift, skip_locked=True)
     outcome: Counter[str] = Counter()
-    for gift_id in claimed:
-        request, summary = _order_request(engine, gift_id, kinds)
-        result = _send_one(engine, vendor, request, as_of)
-        outcome[result] += 1
-        progress.advance("dispatch", detail=result)
-        if write_activity is not None and result == "sent":
-            _write_back(engine, gift_id, summary, write_activity)
-    if claimed:
-        logger.info("dispatched %d gifts as of %s: %s", len(claimed), as_of, dict(outcome))
+    with engine.begin() as connection:
+        decisions: defaultdict[tuple[str, str | None], list[str]] = defaultdict(list)
+        for gift in connection.execute(query).all():
+            decisions[_release_decision(gift, as_of, backfill)].append(gift.id)
+        for (status, reason), gift_ids in decisions.items():
+            if status == ledger.PLANNED:
+                _note_wait(connection, gift_ids, reason)
+                outcome[f"waiting:{str(reason).split(':')[0]}"] += len(gift_ids)
+                continue
+            moved = ledger.move_many(
+                connection, gift_ids, ledger.PLANNED, status, at=as_of, actor=ACTOR, reason=reason
+            )
+            outcome[status if reason is None else f"{status}:{reason}"] += len(moved)
     return outcome
 
 
-def _send_one(engine: Engine, vendor: GiftVendor, request: OrderRequest, as_of: datetime) -> str:
-    # Remedy hook: a gift reordered with a different item carries its new key in the ledger.
-    key = idempotency_key(engine, request.reference)
-    try:
-        order = vendor.place_order(request, idempotency_key=key)
-    except PermanentError as error:
-        logger.error("gift %s failed permanently: %s", request.reference, error)
-        _finish(engine, request.reference, ledger.FAILED, as_of, reason=error.reason)
-        return f"failed:{error.reason}"
-    except RetriableError as error:
-        # The order may exist at the vendor; a resend reuses the same key, so it cannot double.
-        logger.error("gift %s: vendor unavailable after retries: %s", request.reference, error)
-        _finish(engine, request.reference, ledger.FAILED, as_of, reason="vendor_unavailable")
-        return "failed:vendor_unavailable"
-    _finish(engine, request.reference, ledger.SENT, as_of, order=order)
-    return "sent"
-
-
-def _finish(
-    engine: Engine,
-    gift_id: str,
-    status: str,
-    as_of: datetime,
-    *,
-    reason: str | None = None,
-    order: VendorOrder | None = None,
-) -> None:
-    values: dict[str, Any] = {}
-    if order is not None:
-        values = {"vendor_order_id": order.id, "sent_at": as_of}
-    try:
-        with engine.begin() as connection:
-            ledger.move(
-                connection,
-                gift_id,
-                ledger.SENDING,
-                status,
-                at=as_of,
-                actor=ACTOR,
-                reason=reason,
-                **values,
-            )
-    except ledger.LedgerConflict:
-        if order is None or not _already_recorded(engine, gift_id, order.id):
-            raise
-        # A delivery webhook for this very order arrived while the vendor call was in flight.
-        logger.info("gift %s: order %s was already recorded by a webhook", gift_id, order.id)
-
-
-def _already_recorded(engine: Engine, gift_id: str, order_id: str) -> bool:
-    with engine.connect() as connection:
-        row = connection.execute(
-            select(Gift.status, Gift.vendor_order_id).where(Gift.id == gift_id)
-        ).one_or_none()
-    return (
-        row is not None
-        and row.status in (ledger.SENT, ledger.DELIVERED)
-        and row.vendor_order_id == order_id
-    )
+def _note_wait(connection: Any, gift_ids: list[str], reason: str | None) -> None:
+    for start in range(0, len(gift_ids), ledger.MOVE_CHUNK):
+        chunk = gift_ids[start : start + ledger.MOVE_CHUNK]
+        connection.execute(
+            update(Gift)
+            .where(Gift.id.in_(chunk), Gift.status == ledger.PLANNED)
+            .values(reason=ledger.short_reason(reason))
+        )
 
 
 def recover_interrupted_sends(
-    engine: Engine, vendor: GiftVendor, *, as_of: datetime
+    engine: Engine,
+    vendor: GiftVendor,
+    *,
+    as_of: datetime,
+    breaker: CircuitBreaker | None = None,
 ) -> Counter[str]:
     """Repair gifts left in ``sending`` by a crash: ask the vendor, never send blindly.
 
     A gift the vendor has an order for becomes ``sent``. Any other goes back to ``ready`` and
-    keeps its idempotency key, so the next send cannot create a second order.
+    keeps its idempotency key, so the next send cannot create a second order. A gift another
+    live worker is sending is left alone (``in_flight``). While its vendor lookup fails, a gift
+    stays in ``sending`` for the next run (``unrecovered:vendor_unavailable``) and the others go
+    on, until ``breaker`` opens.
     """
+    breaker = breaker or CircuitBreaker()
     with engine.connect() as connection:
-        stuck = connection.scalars(select(Gift.id).where(Gift.status == ledger.SENDING)).all()
+        stuck = connection.scalars(
+            select(Gift.id).where(Gift.status == ledger.SENDING).order_by(Gift.id)
+        ).all()
     outcome: Counter[str] = Counter()
-    for gift_id in stuck:
+    with ClaimLease(engine) as lease:
+        for gift_id in stuck:
+            if breaker.is_open:
+                outcome[f"unrecovered:{VENDOR_UNAVAILABLE}"] += 1
+            elif not lease.take(gift_id):
+                outcome["in_flight"] += 1
+            else:
+                try:
+                    outcome[_recover_one(engine, vendor, gift_id, as_of, breaker)] += 1
+                finally:
+                    lease.release([gift_id])
+    if stuck:
+        logger.warning("repaired gifts left in sending: %s", dict(outcome))
+    return outcome
+
+
+def _recover_one(
+    engine: Engine, vendor: GiftVendor, gift_id: str, as_of: datetime, breaker: CircuitBreaker
+) -> str:
+    with engine.connect() as connection:
+        gift = connection.execute(
+            select(Gift.status, Gift.sku).where(Gift.id == gift_id)
+        ).one_or_none()
+    if gift is None or gift.status != ledger.SENDING:
+        return "in_flight"  # its worker recorded it between the listing and the lease
+    try:
         order = vendor.find_by_reference(gift_id)
+    except RetriableError as error:
+        breaker.record(False)
+        logger.error("gift %s: left in sending, the vendor lookup failed: %s", gift_id, error)
+        return f"unrecovered:{VENDOR_UNAVAILABLE}"
+    breaker.record(True)
+    # An order for another SKU belongs to an item the exception queue replaced.
+    ours = order is not None and order.sku == gift.sku and order.status != VendorStatus.CANCELLED
+    try:
         with engine.begin() as connection:
-            if order is None:
+            if not ours:
                 ledger.move(
                     connection,
                     gift_id,
@@ -269,34 +230,54 @@ def recover_interrupted_sends(
                     actor=ACTOR,
                     reason="not at vendor after interruption",
                 )
-                outcome["requeued"] += 1
-            else:
-                ledger.move(
-                    connection,
-                    gift_id,
-                    ledger.SENDING,
-                    ledger.SENT,
-                    at=as_of,
-                    actor=ACTOR,
-                    reason="found at vendor after interruption",
-                    vendor_order_id=order.id,
-                    sent_at=as_of,
-                )
-                outcome["recovered"] += 1
-    if stuck:
-        logger.warning("repaired %d gifts left in sending: %s", len(stuck), dict(outcome))
-    return outcome
+                return "requeued"
+            assert order is not None
+            ledger.move(
+                connection,
+                gift_id,
+                ledger.SENDING,
+                ledger.SENT,
+                at=as_of,
+                actor=ACTOR,
+                reason="found at vendor after interruption",
+                vendor_order_id=order.id,
+                sent_at=as_of,
+            )
+            return "recovered"
+    except ledger.LedgerConflict:
+        return "in_flight"  # a delivery webhook recorded the order meanwhile
 
 
-def track_deliveries(engine: Engine, vendor: GiftVendor, *, as_of: datetime) -> Counter[str]:
-    """Poll the vendor for every sent gift and record deliveries and failures."""
+def track_deliveries(
+    engine: Engine,
+    vendor: GiftVendor,
+    *,
+    as_of: datetime,
+    breaker: CircuitBreaker | None = None,
+) -> Counter[str]:
+    """Poll the vendor for every sent gift and record deliveries and failures.
+
+    A gift whose poll fails is left ``sent`` for the next run, and polling stops once
+    ``breaker`` opens (``unpolled:vendor_unavailable``).
+    """
+    breaker = breaker or CircuitBreaker()
     with engine.connect() as connection:
         sent = connection.execute(
             select(Gift.id, Gift.vendor_order_id).where(Gift.status == ledger.SENT)
         ).all()
     outcome: Counter[str] = Counter()
     for gift in sent:
-        order = vendor.get_order(gift.vendor_order_id)
+        if breaker.is_open:
+            outcome[f"unpolled:{VENDOR_UNAVAILABLE}"] += 1
+            continue
+        try:
+            order = vendor.get_order(gift.vendor_order_id)
+        except RetriableError as error:
+            breaker.record(False)
+            logger.error("gift %s: delivery status unknown: %s", gift.id, error)
+            outcome[f"unpolled:{VENDOR_UNAVAILABLE}"] += 1
+            continue
+        breaker.record(True)
         with engine.begin() as connection:
             if order.status == VendorStatus.DELIVERED:
                 delivered_at = _naive_utc(order.updated_at)
@@ -330,23 +311,6 @@ def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
-def _write_back(
-    engine: Engine, gift_id: str, summary: dict[str, Any], write: ActivityWriter
-) -> None:
-    """Record the sent gift as a CRM activity once; a gift that has an activity Id is skipped."""
-    with engine.connect() as connection:
-        if connection.scalar(select(Gift.crm_task_id).where(Gift.id == gift_id)):
-            return
-    try:
-        task_id = write(summary)
-    except GiftingError as error:
-        # The gift is sent either way; the next dispatch run writes the activity again.
-        logger.warning("gift %s: CRM activity not written: %s", gift_id, error)
-        return
-    with engine.begin() as connection:
-        connection.execute(update(Gift).where(Gift.id == gift_id).values(crm_task_id=task_id))
-
-
 def dispatch_due_gifts(
     engine: Engine,
     vendor: GiftVendor,
@@ -357,28 +321,51 @@ def dispatch_due_gifts(
     batch_size: int = 500,
     write_activity: ActivityWriter | None = None,
     review: ReviewConfig | None = None,
+    concurrency: int = 1,
+    outage_after: int = DEFAULT_OUTAGE_AFTER,
+    run_lock_wait_s: float = DEFAULT_RUN_LOCK_WAIT_S,
 ) -> Counter[str]:
     """Repair interrupted sends, release due gifts, then send ready ones batch by batch.
 
     With a ``review`` policy, released gifts that need a person's approval are held in
     ``needs_review`` before the send loop; ``None`` sends every ready gift.
+
+    A vendor outage does not fail the run. After ``outage_after`` vendor calls in a row failed
+    despite the client's retries, the run stops calling the vendor, leaves the rest of the queue
+    ``ready`` and returns. On a SQLite warehouse a second run waits up to ``run_lock_wait_s``
+    seconds for the first, then raises ``DispatchBusy``.
     """
     outcome: Counter[str] = Counter()
-    outcome.update(recover_interrupted_sends(engine, vendor, as_of=as_of))
-    outcome.update(release_due_gifts(engine, as_of=as_of, backfill=backfill))
-    if review is not None:
-        outcome.update(apply_review_gate(engine, review, as_of=as_of))
-    if not backfill:
-        outcome.update(expire_missed_windows(engine, as_of=as_of))
-    progress.start("dispatch", total=count_ready(engine, as_of=as_of))
-    while True:
-        sent = send_ready_gifts(
-            engine, vendor, kinds, as_of=as_of, limit=batch_size, write_activity=write_activity
+    breaker = CircuitBreaker(outage_after)
+    with run_lock(engine, wait_s=run_lock_wait_s):
+        outcome.update(recover_interrupted_sends(engine, vendor, as_of=as_of, breaker=breaker))
+        outcome.update(release_due_gifts(engine, as_of=as_of, backfill=backfill))
+        if review is not None:
+            outcome.update(apply_review_gate(engine, review, as_of=as_of))
+        if not backfill:
+            outcome.update(expire_missed_windows(engine, as_of=as_of))
+        progress.start("dispatch", total=count_ready(engine, as_of=as_of))
+        if not breaker.is_open:
+            sent = send_ready_gifts(
+                engine,
+                vendor,
+                kinds,
+                as_of=as_of,
+                limit=batch_size,
+                write_activity=write_activity,
+                concurrency=concurrency,
+                breaker=breaker,
+                max_batches=None,
+            )
+            outcome.update(sent)
+        progress.finish("dispatch")
+    if breaker.is_open:
+        logger.error(
+            "vendor unavailable: stopped after %d failed calls in a row; the next run sends "
+            "the gifts left ready and repairs those left in sending",
+            breaker.threshold,
         )
-        outcome.update(sent)
-        if sum(sent.values()) < batch_size:
-            progress.finish("dispatch")
-            return outcome
+    return outcome
 
 
 def count_ready(engine: Engine, *, as_of: datetime) -> int:
@@ -387,38 +374,6 @@ def count_ready(engine: Engine, *, as_of: datetime) -> int:
         due = select(func.count()).select_from(Gift)
         due = due.where(Gift.status == ledger.READY, Gift.due_at <= as_of)
         return connection.scalar(due) or 0
-
-
-def idempotency_key(engine: Engine, gift_id: str) -> str:
-    """Return the gift's stored idempotency key, or ``gift-<id>`` for a row planned without one.
-
-    The key changes only when the exception queue reorders a gift with a different item, since
-    the vendor rejects a known key sent with a different body.
-    """
-    with engine.connect() as connection:
-        stored = connection.scalar(select(Gift.idempotency_key).where(Gift.id == gift_id))
-    return stored or f"gift-{gift_id}"
-
-
-def send_claimed(
-    engine: Engine,
-    vendor: GiftVendor,
-    kinds: dict[str, str],
-    gift_id: str,
-    *,
-    as_of: datetime,
-    write_activity: ActivityWriter | None = None,
-) -> str:
-    """Place the vendor order for one gift the caller already moved to ``sending``.
-
-    Manual resends and the exception queue claim chosen gifts themselves, then send through
-    the same path as ``send_ready_gifts``. Returns ``sent`` or ``failed:<reason>``.
-    """
-    request, summary = _order_request(engine, gift_id, kinds)
-    result = _send_one(engine, vendor, request, as_of)
-    if write_activity is not None and result == "sent":
-        _write_back(engine, gift_id, summary, write_activity)
-    return result
 
 
 def expire_missed_windows(engine: Engine, *, as_of: datetime) -> Counter[str]:
@@ -430,18 +385,17 @@ def expire_missed_windows(engine: Engine, *, as_of: datetime) -> Counter[str]:
     query = select(Gift.id, Gift.status).where(
         Gift.status.in_([ledger.READY, ledger.NEEDS_REVIEW]), Gift.window_ends_at < as_of
     )
+    if engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
     outcome: Counter[str] = Counter()
     with engine.begin() as connection:
+        by_status: defaultdict[str, list[str]] = defaultdict(list)
         for gift in connection.execute(query).all():
-            reason = "review_expired" if gift.status == ledger.NEEDS_REVIEW else "window_missed"
-            ledger.move(
-                connection,
-                gift.id,
-                gift.status,
-                ledger.SKIPPED,
-                at=as_of,
-                actor=ACTOR,
-                reason=reason,
+            by_status[gift.status].append(gift.id)
+        for status, gift_ids in by_status.items():
+            reason = "review_expired" if status == ledger.NEEDS_REVIEW else "window_missed"
+            moved = ledger.move_many(
+                connection, gift_ids, status, ledger.SKIPPED, at=as_of, actor=ACTOR, reason=reason
             )
-            outcome[f"skipped:{reason}"] += 1
+            outcome[f"skipped:{reason}"] += len(moved)
     return outcome

@@ -7,10 +7,13 @@ gift, and every move appends a row to ``gift_events`` with its time, actor and r
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, String, any_, bindparam, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import ColumnElement
 
 from gifting.errors import GiftingError
 from gifting.warehouse.schema import Gift, GiftEvent
@@ -45,6 +48,8 @@ UNSENT = (PLANNED, READY, NEEDS_REVIEW)
 
 
 REASON_COLUMN_LENGTH = 64  # gifts.reason; the event row keeps the full text
+# Ids per UPDATE in move_many, well below the 32,766 bind parameters of SQLite 3.32 and later.
+MOVE_CHUNK = 1000
 
 
 def short_reason(reason: str | None) -> str | None:
@@ -171,12 +176,94 @@ def record_event(
     )
 
 
-def claim_ready(connection: Connection, *, as_of: datetime, limit: int, actor: str) -> list[str]:
+def ids_filter(connection: Connection, gift_ids: list[str]) -> ColumnElement[bool]:
+    """Return ``gifts.id IN (…)``, on PostgreSQL as ``= ANY`` of one array parameter.
+
+    PostgreSQL plans and binds one array faster than hundreds of separate parameters.
+    """
+    if connection.dialect.name == "postgresql":
+        return Gift.id == any_(bindparam("gift_id_array", gift_ids, type_=ARRAY(String)))
+    return Gift.id.in_(gift_ids)
+
+
+def relax_durability(connection: Connection) -> None:
+    """Let PostgreSQL acknowledge this transaction's commit before it reaches the disk.
+
+    For claims and send records only. A database crash may then lose the last commits, which
+    leaves gifts ready or in ``sending`` although the vendor has their orders. Recovery and the
+    idempotency keys turn that into lookups and replayed orders, never a second order.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL synchronous_commit = off"))
+
+
+def move_many(
+    connection: Connection,
+    gift_ids: Sequence[str],
+    from_status: str,
+    to_status: str,
+    *,
+    at: datetime,
+    actor: str,
+    reason: str | None = None,
+    **values: Any,
+) -> set[str]:
+    """Move every listed gift that is still in ``from_status``, and return the ids moved.
+
+    One ``UPDATE … RETURNING`` per chunk and one bulk event insert replace a statement pair per
+    gift. A gift another worker moved first is left out of the result instead of raising.
+    """
+    check_transition(from_status, to_status)
+    moved: set[str] = set()
+    for start in range(0, len(gift_ids), MOVE_CHUNK):
+        chunk = list(gift_ids[start : start + MOVE_CHUNK])
+        result = connection.execute(
+            update(Gift)
+            .where(ids_filter(connection, chunk), Gift.status == from_status)
+            .values(status=to_status, reason=short_reason(reason), updated_at=at, **values)
+            .returning(Gift.id)
+        )
+        moved.update(result.scalars())
+    if moved:
+        connection.execute(
+            insert(GiftEvent),
+            [
+                {
+                    "gift_id": gift_id,
+                    "occurred_at": at,
+                    "from_status": from_status,
+                    "to_status": to_status,
+                    "actor": actor,
+                    "reason": reason,
+                }
+                for gift_id in gift_ids
+                if gift_id in moved
+            ],
+        )
+    logger.debug("%d gifts: %s -> %s (%s)", len(moved), from_status, to_status, reason)
+    return moved
+
+
+def claim_ready(
+    connection: Connection,
+    *,
+    as_of: datetime,
+    limit: int,
+    actor: str,
+    lock: Callable[[list[str]], list[str]] | None = None,
+) -> list[str]:
     """Atomically move up to ``limit`` due ``ready`` gifts to ``sending`` and return their ids.
 
     On PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED``, so several workers
     share the queue without waiting on each other. On SQLite the single writer lock serialises
-    claims. In both, the compare-and-set in ``move`` is what guarantees one claim per gift.
+    claims. In both, the compare-and-set in the update is what guarantees one claim per gift.
+
+    Args:
+        lock: Called with the candidate ids inside the transaction; returns those the caller
+            could lease (see ``gifting.claims``). Only those are claimed.
+
+    Returns:
+        The claimed ids in due order, the order they should be sent in.
     """
     query = (
         select(Gift.id)
@@ -186,19 +273,10 @@ def claim_ready(connection: Connection, *, as_of: datetime, limit: int, actor: s
     )
     if connection.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    claimed = []
-    for gift_id in connection.scalars(query).all():
-        try:
-            move(
-                connection,
-                gift_id,
-                READY,
-                SENDING,
-                at=as_of,
-                actor=actor,
-                attempts=Gift.attempts + 1,
-            )
-        except LedgerConflict:
-            continue
-        claimed.append(gift_id)
-    return claimed
+    candidates = list(connection.scalars(query).all())
+    if lock is not None and candidates:
+        candidates = lock(candidates)
+    moved = move_many(
+        connection, candidates, READY, SENDING, at=as_of, actor=actor, attempts=Gift.attempts + 1
+    )
+    return [gift_id for gift_id in candidates if gift_id in moved]

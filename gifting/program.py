@@ -37,6 +37,7 @@ def run_step(
             backfill=backfill,
             write_activity=writer,
             review=runtime.program.review,
+            concurrency=runtime.settings.vendor_concurrency,
         )
     )
     outcome.update(cancel_ordered_gifts(runtime.engine, runtime.vendor, as_of=as_of))

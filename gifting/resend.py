@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from gifting import ledger
+from gifting.claims import ClaimLease, run_lock
 from gifting.dispatch import ActivityWriter, send_claimed
 from gifting.errors import RetriableError
 from gifting.vendors.base import GiftVendor, VendorStatus
@@ -162,13 +163,21 @@ def resend_failed(
     candidates = select_resendable(
         engine, gift_ids=gift_ids, stage=stage, reason=reason, since=since
     )
-    for candidate in candidates:
-        if candidate.rejection is not None:
-            result.rejected[candidate.gift_id] = candidate.rejection
-            continue
-        result.outcomes[candidate.gift_id] = _resend_one(
-            engine, vendor, kinds, candidate, as_of=as_of, actor=actor, write=write_activity
-        )
+    # The lease keeps a dispatch run's recovery away from the gifts this resend is sending.
+    with run_lock(engine), ClaimLease(engine) as lease:
+        for candidate in candidates:
+            if candidate.rejection is not None:
+                result.rejected[candidate.gift_id] = candidate.rejection
+                continue
+            if not lease.take(candidate.gift_id):
+                result.outcomes[candidate.gift_id] = "conflict"
+                continue
+            try:
+                result.outcomes[candidate.gift_id] = _resend_one(
+                    engine, vendor, kinds, candidate, as_of=as_of, actor=actor, write=write_activity
+                )
+            finally:
+                lease.release([candidate.gift_id])
     logger.info(
         "%s resent %d gifts, rejected %d: %s",
         actor,

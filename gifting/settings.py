@@ -71,6 +71,7 @@ SECRET_SETTINGS = (
     "salesforce_session_id",
     "vendor_api_key",
     "goody_api_key",
+    "webhook_secret",
 )
 _BLOCK_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -177,6 +178,25 @@ class GiftingSettings(BaseSettings):
                 "use " + ", ".join(SALESFORCE_REQUIRED_SETTINGS)
             )
         return mode
+
+    vendor_retry_budget_s: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds one flow run may spend on failed vendor calls and retry waits.",
+    )
+    vendor_concurrency: int = Field(
+        4, ge=1, le=32, description="Vendor orders in flight at once during dispatch."
+    )
+
+    webhook_secret: SecretStr | None = Field(
+        None, description="Key the vendor signs delivery webhooks with (HMAC-SHA256)."
+    )
+    webhook_host: str = Field("127.0.0.1", description="Interface the webhook receiver binds.")
+    webhook_port: int = Field(8085, ge=0, le=65535, description="Port of the webhook receiver.")
+    webhook_path: str = Field("/webhooks/vendor", pattern=r"^/")
+    webhook_tolerance_s: float = Field(
+        300, gt=0, description="Maximum age in seconds of a webhook's signed timestamp."
+    )
 
     @model_validator(mode="after")
     def _check_salesforce_credentials(self) -> GiftingSettings:

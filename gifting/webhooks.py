@@ -244,8 +244,7 @@ def _apply_status(
     prefix = ""
     status = gift.status
     if status == ledger.SENDING:
-        # NOTE: a dispatcher still waiting on its vendor call then gets a LedgerConflict when it
-        # records the send. Remove this note once dispatch treats "already sent" as done.
+        # The dispatcher still waiting on this vendor call finds the order recorded and moves on.
         ledger.move(
             connection,
             gift.id,

@@ -45,6 +45,7 @@ def dispatch_due(
         batch_size=batch_size,
         write_activity=writer,
         review=runtime.program.review,
+        concurrency=runtime.settings.vendor_concurrency,
     )
     if write_back:
         notice = CaseHoldTaskWriter(runtime.salesforce, today=as_of.date())

@@ -12,8 +12,9 @@ import hmac
 import json
 import logging
 import threading
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +23,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
+from gifting.sandbox.vendor_faults import FaultRates, RandomFaults
 from gifting.sandbox.vendor_orders import OrderBook
 from gifting.sandbox.vendor_validation import ApiError
 from gifting.sandbox.vendor_webhooks import WebhookDelivery, WebhookSender
@@ -47,12 +49,14 @@ class Fault:
 
     Attributes:
         delay_s: For ``timeout_after_accept``, seconds the response is held back.
+        headers: Response headers that replace the kind's defaults, such as ``Retry-After``.
     """
 
     kind: str
     remaining: int
     path_prefix: str
     delay_s: float
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class VendorSandbox:
@@ -112,6 +116,8 @@ class VendorSandbox:
         self.webhooks = WebhookSender(self.book, webhook_secret, url=webhook_url)
         self.webhook_interval_s = webhook_interval_s
         self._faults: list[Fault] = []
+        self._random_faults: RandomFaults | None = None
+        self.faults_served: Counter[str] = Counter()
         self._request_count = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -202,6 +208,19 @@ class VendorSandbox:
             "Vendor sandbox will fail %d request(s) under %s with %s", count, path_prefix, kind
         )
 
+    def inject_random_faults(
+        self, rates: FaultRates | None, *, seed: int = 0, path_prefix: str = "/v1/orders"
+    ) -> None:
+        """Fail a random share of the requests under ``path_prefix`` from now on.
+
+        Faults queued by ``inject_fault`` are served first. ``None`` stops the random faults.
+        """
+        with self._lock:
+            self._random_faults = (
+                None if rates is None else RandomFaults(rates, seed=seed, path_prefix=path_prefix)
+            )
+        logger.info("Vendor sandbox random faults under %s: %s", path_prefix, rates)
+
     def set_stock(self, sku: str, quantity: int | None) -> None:
         """Set the units left of ``sku``. ``None`` makes its stock unlimited again."""
         self.book.set_stock(sku, quantity)
@@ -231,15 +250,22 @@ class VendorSandbox:
             self._request_count += 1
 
     def _take_fault(self, path: str) -> Fault | None:
-        """Consume one use of the oldest fault matching ``path``, if any."""
+        """Consume one use of the oldest fault matching ``path``, else draw a random one."""
         with self._lock:
             for fault in self._faults:
                 if path.startswith(fault.path_prefix):
                     fault.remaining -= 1
                     if fault.remaining == 0:
                         self._faults.remove(fault)
+                    self.faults_served[fault.kind] += 1
                     return fault
-        return None
+            random_faults = self._random_faults
+        drawn = random_faults.draw(path) if random_faults is not None else None
+        if random_faults is None or drawn is None:
+            return None
+        with self._lock:
+            self.faults_served[drawn.kind] += 1
+        return Fault(drawn.kind, 1, path, random_faults.rates.delay_s, drawn.headers)
 
     def _wait(self, seconds: float) -> None:
         """Sleep, but return early when the sandbox stops so shutdown never waits on a delay."""
@@ -303,6 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 if fault is not None and fault.kind in _FAULT_RESPONSES:
                     status, code, headers = _FAULT_RESPONSES[fault.kind]
+                    headers = {**headers, **fault.headers}
                     raise ApiError(status, code, f"Injected fault {fault.kind}. Retry.", headers)
                 response = _route(sandbox.book, method, url, self.headers, body)
         except ApiError as error:

@@ -42,6 +42,7 @@ def _sandbox(settings: GiftingSettings, *, retry_place_order: bool) -> SandboxVe
         api_key,
         rate_limit_per_second=settings.vendor_rate_limit_per_second,
         retry_place_order=retry_place_order,
+        retry_budget_s=settings.vendor_retry_budget_s,
     )
 
 

@@ -101,3 +101,34 @@ class TokenBucket:
         if wait > 0:
             self._sleep(wait)
         return wait
+
+
+class RetryBudget:
+    """Total seconds one client may spend on failed tries and retry waits, across all its calls.
+
+    A client is built once per flow run, so this bounds how long a vendor outage can hold a run.
+    Once the budget is spent, each call gets one try and fails at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ConfigurationError(
+                f"the retry budget must be 0 or more seconds, got {seconds!r}. "
+                "Set GIFTING_VENDOR_RETRY_BUDGET_S."
+            )
+        self.seconds = seconds
+        self.spent = 0.0
+        self._lock = threading.Lock()
+
+    def charge(self, seconds: float) -> None:
+        """Count time a failed try took."""
+        with self._lock:
+            self.spent += max(0.0, seconds)
+
+    def allows(self, delay: float) -> bool:
+        """Return True and count ``delay`` if waiting that long stays within the budget."""
+        with self._lock:
+            if self.spent + delay > self.seconds:
+                return False
+            self.spent += delay
+            return True

@@ -26,7 +26,13 @@ from gifting.vendors.base import (
     VendorOrder,
     VendorStatus,
 )
-from gifting.vendors.retry import MAX_BACKOFF_S, TokenBucket, backoff_delay, parse_retry_after
+from gifting.vendors.retry import (
+    MAX_BACKOFF_S,
+    RetryBudget,
+    TokenBucket,
+    backoff_delay,
+    parse_retry_after,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +70,8 @@ class SandboxVendorClient:
         retry_place_order: With ``False``, ``place_order`` sends its request once and leaves
             retrying to the caller. ``FindBeforeCreate`` needs that for a vendor that ignores
             idempotency keys, because a blind retry there can create a second order.
+        retry_budget_s: Seconds this client may spend on failed tries and retry waits over its
+            whole life, ``None`` for no bound. Once spent, failing calls are not retried.
         sleep: Called for every wait, so tests can record waits instead of sleeping.
         transport: httpx transport to send through instead of the network, for unit tests.
     """
@@ -78,6 +86,7 @@ class SandboxVendorClient:
         backoff_base: float = 0.2,
         rate_limit_per_second: float = 10.0,
         retry_place_order: bool = True,
+        retry_budget_s: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -94,6 +103,8 @@ class SandboxVendorClient:
         self.retry_place_order = retry_place_order
         self._sleep = sleep
         self._limiter = TokenBucket(rate_limit_per_second, sleep=sleep)
+        self.retry_budget = RetryBudget(retry_budget_s) if retry_budget_s is not None else None
+        self._budget_spent = False
         # One client per instance keeps TCP connections alive between calls.
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -218,12 +229,15 @@ class SandboxVendorClient:
         last_error: RetriableError | None = None
         for attempt in range(1, attempts + 1):
             self._limiter.acquire()
+            started = time.monotonic()
             try:
                 response = self._send(method, path, json=json, params=params, headers=headers)
                 _raise_for_status(response, context)
                 return response
             except RetriableError as error:
                 last_error = error
+                if self.retry_budget is not None:
+                    self.retry_budget.charge(time.monotonic() - started)
                 delay = self._retry_delay(attempt, attempts, error)
                 if delay is None:
                     break
@@ -270,8 +284,19 @@ class SandboxVendorClient:
         if attempt >= attempts:
             return None
         if error.retry_after is not None:
-            return error.retry_after if error.retry_after <= MAX_BACKOFF_S else None
-        return backoff_delay(attempt, self.backoff_base)
+            delay = error.retry_after if error.retry_after <= MAX_BACKOFF_S else None
+        else:
+            delay = backoff_delay(attempt, self.backoff_base)
+        budget = self.retry_budget
+        if delay is not None and budget is not None and not budget.allows(delay):
+            if not self._budget_spent:
+                self._budget_spent = True
+                logger.warning(
+                    "Vendor retry budget of %g s is spent; failing calls are no longer retried",
+                    budget.seconds,
+                )
+            return None
+        return delay
 
 
 def _order_body(request: OrderRequest) -> dict[str, Any]:

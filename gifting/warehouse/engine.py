@@ -62,6 +62,10 @@ def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode NORMAL syncs at checkpoints instead of at every commit. A power cut may lose the
+    # last commits, never consistency. Dispatch repairs a lost claim or send record through the
+    # vendor's idempotency keys, and sync and planning redo lost work on their next run.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 # The ledger fixtures are imported from test_dispatch, so test arguments shadow the imports.
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,8 +19,11 @@ from sqlalchemy import Engine, func, select, update
 from gifting import ledger
 from gifting.config import Catalog
 from gifting.dispatch import dispatch_due_gifts, release_due_gifts, send_ready_gifts
+from gifting.sandbox.due_gifts import seed_due_gifts
 from gifting.sandbox.vendor_server import VendorSandbox
 from gifting.sandbox.vendor_webhooks import sign
+from gifting.settings import PROJECT_ROOT
+from gifting.vendors.base import OrderRequest, VendorOrder
 from gifting.vendors.sandbox import SandboxVendorClient
 from gifting.warehouse.schema import Contact, Gift, GiftEvent
 from gifting.webhooks import ACTOR, DeliveryWebhookHandler, WebhookReceiver
@@ -246,3 +255,138 @@ def test_background_loop_sends_events(engine: Engine, catalog: Catalog) -> None:
         while len(sandbox.webhooks.deliveries) < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
     assert [delivery.status_code for delivery in sandbox.webhooks.deliveries[:2]] == [200, 200]
+
+
+def test_verbatim_replay_is_duplicate(
+    engine: Engine,
+    catalog: Catalog,
+    vendor: SandboxVendorClient,
+    vendor_sandbox: VendorSandbox,
+    receiver: WebhookReceiver,
+    kinds: dict[str, str],
+) -> None:
+    seed_due_gifts(engine, catalog, 1, as_of=AS_OF, status=ledger.READY)
+    dispatch_due_gifts(engine, vendor, kinds, as_of=AS_OF)
+    event = vendor_sandbox.webhooks.pending()[-1]
+    stamp = int(time.time())
+    headers = {
+        "Webhook-Id": event.id,
+        "Webhook-Timestamp": str(stamp),
+        "Webhook-Signature": sign(vendor_sandbox.webhook_secret, event.id, stamp, event.body),
+    }
+    first = httpx.post(receiver.url, content=event.body, headers=headers)
+    with engine.connect() as connection:
+        events = connection.scalar(select(func.count()).select_from(GiftEvent))
+    # The same bytes again, as an attacker who captured the request would send them.
+    again = httpx.post(receiver.url, content=event.body, headers=headers)
+    assert first.json() == {"outcome": "delivered"}
+    assert again.status_code == 200
+    assert again.json() == {"outcome": "duplicate"}
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(GiftEvent)) == events
+
+
+class _WebhooksDuringCall:
+    """The real vendor client, with the vendor's webhooks delivered before each order returns."""
+
+    def __init__(self, client: SandboxVendorClient, sandbox: VendorSandbox) -> None:
+        self.client = client
+        self.sandbox = sandbox
+
+    def place_order(self, request: OrderRequest, idempotency_key: str) -> VendorOrder:
+        order = self.client.place_order(request, idempotency_key)
+        self.sandbox.emit_due_events()
+        return order
+
+    def find_by_reference(self, reference: str) -> VendorOrder | None:
+        return self.client.find_by_reference(reference)
+
+
+def test_webhook_before_send_recorded(
+    engine: Engine,
+    catalog: Catalog,
+    vendor: SandboxVendorClient,
+    vendor_sandbox: VendorSandbox,
+    receiver: WebhookReceiver,
+    kinds: dict[str, str],
+) -> None:
+    gift_ids = seed_due_gifts(engine, catalog, 3, as_of=AS_OF, status=ledger.READY)
+    racing = _WebhooksDuringCall(vendor, vendor_sandbox)
+    outcome = dispatch_due_gifts(engine, racing, kinds, as_of=AS_OF)  # type: ignore[arg-type]
+    assert outcome["sent"] == 3
+    assert _status_counts(engine) == {ledger.DELIVERED: 3}
+    with engine.connect() as connection:
+        sends = connection.execute(
+            select(GiftEvent.gift_id, GiftEvent.actor).where(
+                GiftEvent.to_status == ledger.SENT, GiftEvent.from_status == ledger.SENDING
+            )
+        ).all()
+    # The webhook recorded each send; dispatch found it recorded and added nothing.
+    assert sorted(send.gift_id for send in sends) == sorted(gift_ids)
+    assert {send.actor for send in sends} == {ACTOR}
+
+
+def test_cli_receiver_applies_signed_events(
+    sqlite_engine: Engine,
+    catalog: Catalog,
+    vendor: SandboxVendorClient,
+    vendor_sandbox: VendorSandbox,
+    kinds: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    seed_due_gifts(sqlite_engine, catalog, 2, as_of=AS_OF, status=ledger.READY)
+    dispatch_due_gifts(sqlite_engine, vendor, kinds, as_of=AS_OF)
+    environment = {
+        **{name: value for name, value in os.environ.items() if not name.startswith("GIFTING_")},
+        "GIFTING_HOME": str(tmp_path),
+        "GIFTING_DATABASE_URL": str(sqlite_engine.url),
+        "GIFTING_WEBHOOK_SECRET": vendor_sandbox.webhook_secret,
+        "COLUMNS": "200",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "webhooks", "--port", "0"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = re.search(r"at (http://\S+);", server.stdout.readline()).group(1)  # type: ignore[union-attr]
+        vendor_sandbox.set_webhook_url(url)
+        deliveries = vendor_sandbox.emit_due_events()
+        forged = httpx.post(
+            url,
+            content=b"{}",
+            headers={"Webhook-Id": "evt_x", "Webhook-Timestamp": "1", "Webhook-Signature": "v1=0"},
+        )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, errors = server.communicate(timeout=30)
+    assert server.returncode == 0, errors
+    assert "webhook receiver stopped" in output
+    assert {delivery.status_code for delivery in deliveries} == {200}
+    assert forged.status_code == 401
+    assert _status_counts(sqlite_engine) == {ledger.DELIVERED: 2}
+
+
+def test_cli_receiver_needs_secret(tmp_path: Path) -> None:
+    environment = {
+        **{name: value for name, value in os.environ.items() if not name.startswith("GIFTING_")},
+        "GIFTING_HOME": str(tmp_path),
+        "GIFTING_VENDOR_BASE_URL": "https://vendor.example",
+        "GIFTING_VENDOR_API_KEY": "key",
+        "COLUMNS": "200",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "webhooks", "--port", "0"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "GIFTING_WEBHOOK_SECRET is not set" in result.stdout
