@@ -139,6 +139,8 @@ def environment(work: Path, api_url: str, database_url: str) -> dict[str, str]:
         "GIFTING_HOME": str(work / "home"),
         "GIFTING_DATABASE_URL": f"sqlite:///{work / 'warehouse.db'}",
         "GIFTING_PROJECT_DIR": str(PROJECT_ROOT),
+        # One vendor call at a time, so the injected faults hit every try of one gift.
+        "GIFTING_VENDOR_CONCURRENCY": "1",
     }
 
 

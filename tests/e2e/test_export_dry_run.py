@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import csv
 import shutil
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +48,10 @@ OFFSETS = {"welcome": 0, "first_week": 7, "first_month": 30, "first_quarter": 90
 MARGIN = timedelta(days=9)
 # The deal whose CloseDate is written 03/05/2026: the load skips it.
 SKIPPED_DEAL = "006Dn0000000900IAA"
-# Public sector gifts are capped at 25 USD, below every stage's minimum, so none is sent.
-# Healthcare's cap of 100 USD still fits each stage's minimum, so it gets compliant gifts.
-NO_GIFT_INDUSTRIES = {"Government"}
+# Public-sector gifts are capped per gift and per calendar year (the public_sector rule in
+# config/program.yaml), so which of their stages fit depends on the prices chosen; the test checks
+# those caps instead of an exact set. Healthcare's cap still fits each stage, so it gets every gift.
+CAPPED_INDUSTRIES = {"Government"}
 HOSTILE_NAMES = {
     "O'Brien & Sons Ltd.",
     "Back\\slash Partners",
@@ -94,7 +97,7 @@ def _expected_gifts() -> set[tuple[str, str]]:
         contact = contacts[primary[deal["Id"]]]
         if (
             is_holdout(to_18(account["Id"]), program.holdout.salt, program.holdout.share)
-            or account["Industry"] in NO_GIFT_INDUSTRIES
+            or account["Industry"] in CAPPED_INDUSTRIES
             or contact["Gift_Opt_Out__c"] == "true"
         ):
             continue
@@ -169,13 +172,11 @@ def test_dry_run_sends_expected_gifts(
     assert Path(result["report"]["html_path"]).exists()
     engine = create_warehouse_engine(url)
     with engine.connect() as connection:
-        sent = set(
-            connection.execute(
-                select(Gift.contract_id, Gift.stage).where(
-                    Gift.status.in_([ledger.SENT, ledger.DELIVERED])
-                )
-            ).all()
-        )
+        sent_rows = connection.execute(
+            select(Gift.contract_id, Gift.stage, Gift.price, Gift.due_at, Account.industry)
+            .join(Account, Account.id == Gift.account_id)
+            .where(Gift.status.in_([ledger.SENT, ledger.DELIVERED]))
+        ).all()
         account_names = set(connection.scalars(select(Account.name)).all())
         contact_names = {
             f"{first} {last}"
@@ -183,11 +184,26 @@ def test_dry_run_sends_expected_gifts(
         }
     engine.dispose()
 
+    sent = {
+        (row.contract_id, row.stage) for row in sent_rows if row.industry not in CAPPED_INDUSTRIES
+    }
+    capped = [row for row in sent_rows if row.industry in CAPPED_INDUSTRIES]
     expected = _expected_gifts()
     assert len(expected) > 60
     assert sent == expected
+    rule = next(
+        rule
+        for rule in load_program(PROJECT_ROOT / "config").compliance.rules
+        if CAPPED_INDUSTRIES & set(rule.industries)
+    )
+    assert capped, "a public-sector recipient should still get gifts within the caps"
+    assert all(row.price <= rule.max_gift_usd for row in capped)
+    yearly: defaultdict[tuple[str, int], Decimal] = defaultdict(Decimal)
+    for row in capped:
+        yearly[(row.contract_id, row.due_at.year)] += row.price
+    assert max(yearly.values()) <= rule.max_yearly_usd
     assert account_names >= HOSTILE_NAMES
     assert contact_names >= HOSTILE_PEOPLE
     recipients = {order["recipient"]["name"] for order in received}
     assert recipients >= HOSTILE_PEOPLE
-    assert len(received) == len(expected)
+    assert len(received) == len(expected) + len(capped)
