@@ -162,6 +162,9 @@ def _expectations(name: str) -> list[tuple[str, dict[str, Any]]]:
                     "gifts_sent",
                     "referrals",
                     "expansion_amount",
+                    "replies",
+                    "meetings",
+                    "support_cases",
                 )
             ),
         ]

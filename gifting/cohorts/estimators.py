@@ -141,3 +141,57 @@ def referral_rate(accounts: pd.DataFrame) -> Estimate:
     """Estimate the share of accounts with at least one referral."""
     referred = int((pd.to_numeric(accounts["referrals"], errors="coerce").fillna(0) >= 1).sum())
     return proportion(referred, len(accounts))
+
+
+ENGAGEMENT_PERIOD_DAYS = 30
+ENGAGEMENT_COLUMNS = ("replies", "meetings", "support_cases", "usage")
+"""Base-table columns counted per 30 days as a customer; ``usage`` needs a usage table."""
+
+
+@dataclass(frozen=True)
+class RatePerPeriod:
+    """Events per ``ENGAGEMENT_PERIOD_DAYS`` days as a customer, with the estimate's variance."""
+
+    value: float
+    variance: float
+    n: int
+
+
+def engagement_rate(accounts: pd.DataFrame, column: str) -> Estimate:
+    """Estimate the events in ``column`` per 30 days as a customer, with a 95 % interval.
+
+    A frame without the column, or with only missing values (no usage table configured), gives
+    value None and n 0, because the outcome was not measured.
+    """
+    rate = rate_per_period(accounts, column)
+    if rate is None:
+        measured = column in accounts and bool(accounts[column].notna().any())
+        return Estimate(None, len(accounts) if measured else 0)
+    if rate.n < 2:
+        return Estimate(rate.value, rate.n)
+    half_width = Z_95 * math.sqrt(rate.variance)
+    return Estimate(rate.value, rate.n, max(0.0, rate.value - half_width), rate.value + half_width)
+
+
+def rate_per_period(accounts: pd.DataFrame, column: str) -> RatePerPeriod | None:
+    """Divide all events by all days as a customer (a ratio estimator), scaled to 30 days.
+
+    The variance is the cluster-robust (sandwich) one with the account as the cluster, so a few
+    very active accounts widen the interval instead of being treated as independent events.
+    ``duration_days`` is the days from signing to churn or to the report date. Returns None
+    when no account has a value or the accounts add up to no day as a customer.
+    """
+    if column not in accounts:
+        return None
+    counts = pd.to_numeric(accounts[column], errors="coerce")
+    measured = counts.notna()
+    events = counts[measured].to_numpy(dtype=float)
+    days = accounts.loc[measured, "duration_days"].to_numpy(dtype=float)
+    n, total_days = len(events), float(days.sum())
+    if n == 0 or total_days <= 0:
+        return None
+    rate = float(events.sum()) / total_days
+    residuals = events - rate * days
+    variance = float((residuals**2).sum()) * n / max(n - 1, 1) / total_days**2
+    scale = ENGAGEMENT_PERIOD_DAYS
+    return RatePerPeriod(rate * scale, variance * scale**2, n)

@@ -24,9 +24,11 @@ from gifting.cohorts.arms import (
     assign_arms,
 )
 from gifting.cohorts.estimators import (
+    ENGAGEMENT_COLUMNS,
     EXPANSION_WINDOW_DAYS,
     RETENTION_DAYS,
     Estimate,
+    engagement_rate,
     expansion_amount,
     expansion_rate,
     mean,
@@ -101,6 +103,8 @@ def arm_metrics(accounts: pd.DataFrame) -> dict[str, Estimate]:
     metrics["referral_rate"] = referral_rate(accounts)
     # Each referral outcome's score counts the referrals it records.
     metrics["referrals_per_account"] = mean(accounts["referrals"])
+    for column in ENGAGEMENT_COLUMNS:
+        metrics[f"{column}_per_30d"] = engagement_rate(accounts, column)
     metrics["gift_spend_per_account"] = mean(accounts["gift_spend"])
     metrics["gift_spend_total"] = total(accounts["gift_spend"])
     metrics["accounts"] = Estimate(float(n) if n else None, n)

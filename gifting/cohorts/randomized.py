@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from gifting.cohorts.arms import HOLDOUT
-from gifting.cohorts.estimators import RMST_HORIZON_DAYS, Estimate
+from gifting.cohorts.estimators import RMST_HORIZON_DAYS, Estimate, rate_per_period
 from gifting.cohorts.survival import (
     Z_95,
     RestrictedMean,
@@ -99,6 +99,23 @@ def _restricted_mean(accounts: pd.DataFrame, horizon: int) -> RestrictedMean | N
         return None
     curve = kaplan_meier(accounts["duration_days"], accounts["churned"])
     return restricted_mean_survival(curve, horizon)
+
+
+def engagement_rate_difference(
+    gifted: pd.DataFrame, holdout: pd.DataFrame, column: str
+) -> Estimate:
+    """Estimate gifted minus holdout events per 30 days as a customer, with a normal interval.
+
+    The arms are independent, so the variance of the difference is the sum of the two
+    cluster-robust variances.
+    """
+    n = len(gifted) + len(holdout)
+    rates = [rate_per_period(accounts, column) for accounts in (gifted, holdout)]
+    if rates[0] is None or rates[1] is None:
+        return Estimate(None, n)
+    value = rates[0].value - rates[1].value
+    half_width = Z_95 * math.sqrt(rates[0].variance + rates[1].variance)
+    return Estimate(value, n, value - half_width, value + half_width)
 
 
 def logrank_p(gifted: pd.DataFrame, holdout: pd.DataFrame) -> Estimate:
