@@ -180,12 +180,12 @@ INSERTS = {
         f"?, ?, ?, ?, ?, ?, '{SEEDED_AT}'",
     ),
     "activities": (
-        "id, account_id, kind, occurred_at, is_deleted, system_modstamp, synced_at",
-        f"?, ?, ?, ?, false, '{SEEDED_AT}', '{SEEDED_AT}'",
+        "id, account_id, kind, occurred_at, is_deleted, system_modstamp",
+        f"?, ?, ?, ?, false, '{SEEDED_AT}'",
     ),
     "cases": (
-        "id, account_id, opened_at, is_closed, is_deleted, system_modstamp, synced_at",
-        f"?, ?, ?, true, false, '{SEEDED_AT}', '{SEEDED_AT}'",
+        "id, account_id, opened_at, is_closed, is_deleted, system_modstamp",
+        f"?, ?, ?, true, false, '{SEEDED_AT}'",
     ),
 }
 

@@ -79,7 +79,9 @@ def ledger_spend(engine: Engine, base: pd.DataFrame, as_of: datetime) -> pd.Seri
     )
     with engine.connect() as connection:
         rows = connection.execute(query).all()
-    spend = pd.Series({row.account_id: float(row.spend or 0) for row in rows}, dtype=float)
+    ledger = pd.DataFrame(rows, columns=["account_id", "spend"])
+    spend = pd.to_numeric(ledger["spend"]).fillna(0.0).astype(float)
+    spend.index = pd.Index(ledger["account_id"])
     outside = spend[~spend.index.isin(base["account_id"])]
     if not outside.empty:
         logger.warning(

@@ -124,7 +124,6 @@ def _simulated_book(engine: Engine, seed: int = 7) -> None:
                         "kind": "meeting",
                         "occurred_at": datetime.combine(day, datetime.min.time()),
                         "system_modstamp": SYNCED,
-                        "synced_at": SYNCED,
                     }
                 )
     with engine.begin() as connection:

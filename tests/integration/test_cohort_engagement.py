@@ -38,7 +38,6 @@ def _activity(
         "occurred_at": datetime.combine(day, datetime.min.time()).replace(hour=15),
         "is_deleted": deleted,
         "system_modstamp": SYNCED,
-        "synced_at": SYNCED,
     }
 
 
@@ -49,7 +48,6 @@ def _case(case_id: str, account_id: str, day: date, *, deleted: bool = False) ->
         "opened_at": datetime.combine(day, datetime.min.time()).replace(hour=11),
         "is_deleted": deleted,
         "system_modstamp": SYNCED,
-        "synced_at": SYNCED,
     }
 
 
