@@ -160,52 +160,84 @@ def _outcome_rows(
     return rows
 
 
-INSERTS = {
+# Per table: the columns each drawn row fills, then the columns every row shares.
+INSERTS: dict[str, tuple[list[str], dict[str, Any]]] = {
     "accounts": (
-        "id, name, holdout, system_modstamp, synced_at, is_strategic, is_deleted",
-        "?, ?, ?, ?, ?, false, false",
+        ["id", "name", "holdout", "system_modstamp", "synced_at"],
+        {"is_strategic": False, "is_deleted": False},
     ),
     "contracts": (
-        "id, account_id, name, amount, signed_on, status, first_seen_at, system_modstamp, "
-        "synced_at",
-        f"?, ?, ?, ?, ?, 'won', '{SEEDED_AT}', '{SEEDED_AT}', '{SEEDED_AT}'",
+        ["id", "account_id", "name", "amount", "signed_on"],
+        {
+            "status": "won",
+            "first_seen_at": SEEDED_AT,
+            "system_modstamp": SEEDED_AT,
+            "synced_at": SEEDED_AT,
+        },
     ),
     "gifts": (
-        "id, contract_id, stage, account_id, status, due_at, window_ends_at, price, sent_at, "
-        "budget_min, budget_max, currency, attempts, created_at, updated_at",
-        f"?, ?, ?, ?, ?, ?, ?, ?, ?, 50, 250, 'USD', 0, '{SEEDED_AT}', '{SEEDED_AT}'",
+        [
+            "id",
+            "contract_id",
+            "stage",
+            "account_id",
+            "status",
+            "due_at",
+            "window_ends_at",
+            "price",
+            "sent_at",
+        ],
+        {
+            "budget_min": 50,
+            "budget_max": 250,
+            "currency": "USD",
+            "attempts": 0,
+            "created_at": SEEDED_AT,
+            "updated_at": SEEDED_AT,
+        },
     ),
     "outcomes": (
-        "id, account_id, kind, occurred_on, amount, score, synced_at",
-        f"?, ?, ?, ?, ?, ?, '{SEEDED_AT}'",
+        ["id", "account_id", "kind", "occurred_on", "amount", "score"],
+        {"synced_at": SEEDED_AT},
     ),
     "activities": (
-        "id, account_id, kind, occurred_at, is_deleted, system_modstamp",
-        f"?, ?, ?, ?, false, '{SEEDED_AT}'",
+        ["id", "account_id", "kind", "occurred_at"],
+        {"is_deleted": False, "system_modstamp": SEEDED_AT},
     ),
     "cases": (
-        "id, account_id, opened_at, is_closed, is_deleted, system_modstamp",
-        f"?, ?, ?, true, false, '{SEEDED_AT}'",
+        ["id", "account_id", "opened_at"],
+        {"is_closed": True, "is_deleted": False, "system_modstamp": SEEDED_AT},
     ),
 }
 
 
 def seed(engine: Engine, accounts: int) -> dict[str, int]:
-    """Insert ``accounts`` accounts and their rows in chunks through the driver's executemany."""
+    """Insert ``accounts`` accounts and their rows in chunks of 100,000 accounts.
+
+    PostgreSQL gets ``COPY … FROM STDIN`` and SQLite one ``executemany`` per table and chunk,
+    the fastest bulk insert each driver offers.
+    """
     generator = np.random.default_rng(2026)
     counts = dict.fromkeys(SCANNED_TABLES, 0)
-    placeholder = "%s" if engine.dialect.name == "postgresql" else "?"
     connection = engine.raw_connection()
     try:
         for start in range(0, accounts, CHUNK):
             rows = _rows(_account_chunk(generator, start, min(start + CHUNK, accounts)))
             cursor = connection.cursor()
             for table in SCANNED_TABLES:
-                columns, values = INSERTS[table]
-                statement = (
-                    f"insert into {table} ({columns}) values ({values.replace('?', placeholder)})"
-                )
-                cursor.executemany(statement, rows[table])
+                drawn, shared = INSERTS[table]
+                columns = ", ".join([*drawn, *shared])
+                constants = tuple(shared.values())
+                if engine.dialect.name == "postgresql":
+                    with cursor.copy(f"copy {table} ({columns}) from stdin") as copy:
+                        for row in rows[table]:
+                            copy.write_row(row + constants)
+                else:
+                    marks = ", ".join("?" * (len(drawn) + len(shared)))
+                    cursor.executemany(
+                        f"insert into {table} ({columns}) values ({marks})",
+                        [row + constants for row in rows[table]],
+                    )
                 counts[table] += len(rows[table])
             connection.commit()
             cursor.close()
@@ -235,14 +267,16 @@ def _measure(url: str, output_dir: str, queue: Any) -> None:
     started = time.perf_counter()
     aggregate_scan(engine)
     scan_seconds = time.perf_counter() - started
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = build_report(
         engine, AS_OF, Path(output_dir), options=AnalysisOptions(holdout_share=HOLDOUT_SHARE)
     )
     report_seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     engine.dispose()
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-    queue.put((scan_seconds, report_seconds, peak_mib, dict(result.summary["accounts"])))
+    arms = dict(result.summary["accounts"])
+    queue.put((scan_seconds, report_seconds, cpu_seconds, peak_mib, arms))
 
 
 @contextmanager
@@ -304,16 +338,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         queue = context.Queue()
         child = context.Process(target=_measure, args=(url, output, queue))
         child.start()
-        scan_seconds, report_seconds, peak_mib, arms = queue.get()
+        scan_seconds, report_seconds, cpu_seconds, peak_mib, arms = queue.get()
         child.join()
 
     print(f"database: {backend}, rows: {counts}, seeded in {seed_seconds:.1f} s (not timed)")
     print(f"accounts by arm: {arms}")
     print(f"aggregate scan: {scan_seconds:.2f} s")
-    print(f"build_report: {report_seconds:.2f} s (target <= 60 s)")
+    print(f"build_report: {report_seconds:.2f} s wall (target <= 60 s), {cpu_seconds:.2f} s CPU")
+    print("  (CPU time of the report process; the database server's time is not in it)")
     print(f"ratio build_report / aggregate scan: {report_seconds / scan_seconds:.1f}")
     print(f"peak RSS of the report process: {peak_mib:,.0f} MiB (target <= 2,048 MiB)")
-    print(f"load average: {os.getloadavg()}")
+    print("load average (1, 5, 15 min): {:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg()))
     print(f"machine: {platform.machine()} {_cpu_model()}, {os.cpu_count()} cores")
 
 
