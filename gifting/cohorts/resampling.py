@@ -2,8 +2,9 @@
 
 Drawing n accounts with replacement gives each account a count (its multinomial weight), and
 every program effect is a function of weighted sums over the arm: shares, means and the
-Kaplan–Meier product up to day 365. ``WeightedArm`` prepares those sums once per arm; each
-resample then costs one weight vector, one matrix-vector product and two ``bincount`` calls.
+Kaplan–Meier product up to day 365. ``WeightedArm`` prepares those sums once per arm. Accounts
+with the same discrete features (flags, NPS, referrals) share a code, so each resample costs
+one weight vector, three ``bincount`` calls and one product with the three money columns.
 ``weighted_effects`` returns exactly what ``program_effects`` returns on the copied resample.
 """
 
@@ -17,31 +18,35 @@ from gifting.cohorts.roi import RoiInputs, roi_breakdown
 
 RETENTION_DAY = 365
 
-# Columns of ``WeightedArm.features``. A weighted column sum is the resample's total.
-ELIGIBLE, EXPANDED, NPS_ANSWERED, NPS_SUM, REFERRALS, GIFT_SPEND = range(6)
-AMOUNT_KNOWN, CONTRACT_AMOUNT, EXPANDING, EXPANSION_AMOUNT = range(6, 10)
+# Positions in ``WeightedArm.totals``: the discrete columns, then the money columns.
+ELIGIBLE, EXPANDED, NPS_ANSWERED, NPS_SUM, REFERRALS, AMOUNT_KNOWN, EXPANDING, REACHED = range(8)
+GIFT_SPEND, CONTRACT_AMOUNT, EXPANSION_AMOUNT = range(8, 11)
 
 
 @dataclass(frozen=True)
 class WeightedArm:
-    """One arm's accounts as a feature matrix and Kaplan–Meier slots, ready for weights.
+    """One arm's accounts as feature codes, money columns and Kaplan–Meier slots.
 
     Attributes:
-        features: One row per account, the columns named at the top of this module.
+        codes: Per account, the row of ``levels`` that holds its discrete features.
+        levels: One row per distinct combination of the discrete columns named at the top of
+            this module, in that order.
+        money: The money columns named at the top of this module, one row each, one column
+            per account.
         risk_slot: Per account, the number of distinct churn times up to day 365 at or before
             its duration. The account is at risk at every churn time with a lower slot.
         event_accounts: Positions of the accounts whose churn falls on or before day 365.
         event_slot: The churn-time slot of each of those accounts.
         slots: Number of distinct churn times up to day 365.
-        reached: True for accounts followed to day 365 or beyond.
     """
 
-    features: np.ndarray
+    codes: np.ndarray
+    levels: np.ndarray
+    money: np.ndarray
     risk_slot: np.ndarray
     event_accounts: np.ndarray
     event_slot: np.ndarray
     slots: int
-    reached: np.ndarray
 
     @classmethod
     def prepare(
@@ -61,17 +66,23 @@ class WeightedArm:
         answered = ~np.isnan(nps)
         amount_known = ~np.isnan(contract_amount)
         expanding = expansion_amount > 0  # NaN compares false, as in the unweighted mean
-        features = np.column_stack(
+        discrete = np.column_stack(
             [
                 expansion_eligible,
                 expanded & expansion_eligible,
                 answered,
                 np.where(answered, nps, 0.0),
                 referrals,
-                gift_spend,
                 amount_known,
-                np.where(amount_known, contract_amount, 0.0),
                 expanding,
+                durations >= RETENTION_DAY,
+            ]
+        ).astype(float)
+        levels, codes = np.unique(discrete, axis=0, return_inverse=True)
+        money = np.vstack(
+            [
+                gift_spend,
+                np.where(amount_known, contract_amount, 0.0),
                 np.where(expanding, expansion_amount, 0.0),
             ]
         ).astype(float)
@@ -79,16 +90,17 @@ class WeightedArm:
         event_times = np.unique(durations[counted])
         event_accounts = np.flatnonzero(counted)
         return cls(
-            features=features,
+            codes=codes.reshape(-1),
+            levels=levels,
+            money=np.ascontiguousarray(money),
             risk_slot=np.searchsorted(event_times, durations, side="right"),
             event_accounts=event_accounts,
             event_slot=np.searchsorted(event_times, durations[event_accounts], side="left"),
             slots=int(event_times.size),
-            reached=durations >= RETENTION_DAY,
         )
 
     def __len__(self) -> int:
-        return int(self.features.shape[0])
+        return int(self.codes.size)
 
     def draw_weights(self, generator: np.random.Generator) -> np.ndarray:
         """Draw one bootstrap resample: how often each account is picked in n draws."""
@@ -96,10 +108,11 @@ class WeightedArm:
         return np.bincount(generator.integers(0, size, size), minlength=size).astype(float)
 
     def totals(self, weights: np.ndarray) -> np.ndarray:
-        """Sum every feature column over the resample."""
-        return weights @ self.features
+        """Sum every column named at the top of this module over the resample."""
+        per_code = np.bincount(self.codes, weights=weights, minlength=len(self.levels))
+        return np.concatenate([per_code @ self.levels, self.money @ weights])
 
-    def retention(self, weights: np.ndarray) -> float:
+    def retention(self, weights: np.ndarray, totals: np.ndarray) -> float:
         """Compute the resample's Kaplan–Meier survival at day 365.
 
         This is ``survival_probability`` with each account counted ``weights`` times, so it is
@@ -113,7 +126,7 @@ class WeightedArm:
         with np.errstate(divide="ignore", invalid="ignore"):
             factors = np.where(deaths > 0, 1.0 - deaths / at_risk, 1.0)
         survival = float(np.prod(factors))
-        if survival > 0 and not (weights[self.reached] > 0).any():
+        if survival > 0 and totals[REACHED] == 0:
             return float("nan")
         return survival
 
@@ -134,7 +147,9 @@ def weighted_effects(
         holdout_totals, EXPANDED, ELIGIBLE
     )
     referrals = gifted_totals[REFERRALS] / gifted_count - holdout_totals[REFERRALS] / holdout_count
-    retention = gifted.retention(gifted_weights) - holdout.retention(holdout_weights)
+    retention = gifted.retention(gifted_weights, gifted_totals) - holdout.retention(
+        holdout_weights, holdout_totals
+    )
     inputs = RoiInputs(
         retention_uplift=_nan_to_none(retention),
         average_contract_amount=_nan_to_none(_ratio(both, CONTRACT_AMOUNT, AMOUNT_KNOWN)),

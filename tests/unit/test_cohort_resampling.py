@@ -56,7 +56,7 @@ def test_weighted_resample_missing_values() -> None:
     for name, value in expected.items():
         assert observed[name] == pytest.approx(value, rel=1e-9, nan_ok=True), name
     assert np.isnan(observed["avg_nps_diff"])
-    assert np.isnan(weighted[0].retention(weights[0]))
+    assert np.isnan(weighted[0].retention(weights[0], weighted[0].totals(weights[0])))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
