@@ -76,25 +76,35 @@ def difference(first: Estimate, second: Estimate) -> Estimate:
     return Estimate(first.value - second.value, first.n + second.n)
 
 
-def retention(accounts: pd.DataFrame, day: int) -> Estimate:
-    """Estimate Kaplan–Meier retention at ``day`` for one group of accounts."""
+def retention(accounts: pd.DataFrame, day: int, curve: pd.DataFrame | None = None) -> Estimate:
+    """Estimate Kaplan–Meier retention at ``day`` for one group of accounts.
+
+    ``curve`` is the group's ``kaplan_meier`` curve when the caller already has it.
+    """
     n = len(accounts)
     if n == 0:
         return Estimate(None, 0)
-    point = survival_at(kaplan_meier(accounts["duration_days"], accounts["churned"]), day)
+    if curve is None:
+        curve = kaplan_meier(accounts["duration_days"], accounts["churned"])
+    point = survival_at(curve, day)
     if point is None:
         return Estimate(None, n)
     return Estimate(point.survival, n, point.ci_low, point.ci_high)
 
 
-def restricted_mean(accounts: pd.DataFrame, horizon: int = RMST_HORIZON_DAYS) -> Estimate:
-    """Estimate the restricted mean survival time: the expected days retained out of ``horizon``."""
+def restricted_mean(
+    accounts: pd.DataFrame, horizon: int = RMST_HORIZON_DAYS, curve: pd.DataFrame | None = None
+) -> Estimate:
+    """Estimate the restricted mean survival time: the expected days retained out of ``horizon``.
+
+    ``curve`` is the group's ``kaplan_meier`` curve when the caller already has it.
+    """
     n = len(accounts)
     if n == 0:
         return Estimate(None, 0)
-    rmst = restricted_mean_survival(
-        kaplan_meier(accounts["duration_days"], accounts["churned"]), horizon
-    )
+    if curve is None:
+        curve = kaplan_meier(accounts["duration_days"], accounts["churned"])
+    rmst = restricted_mean_survival(curve, horizon)
     if rmst is None:
         return Estimate(None, n)
     half_width = Z_95 * math.sqrt(rmst.variance)

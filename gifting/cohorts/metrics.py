@@ -93,8 +93,10 @@ __all__ = [
 def arm_metrics(accounts: pd.DataFrame) -> dict[str, Estimate]:
     """Compute every per-arm metric for one cohort × arm group of accounts."""
     n = len(accounts)
-    metrics = {f"retention_{day}": retention(accounts, day) for day in RETENTION_DAYS}
-    metrics["rmst_365"] = restricted_mean(accounts)
+    # One survival curve serves every retention day and the RMST.
+    curve = kaplan_meier(accounts["duration_days"], accounts["churned"]) if n else None
+    metrics = {f"retention_{day}": retention(accounts, day, curve) for day in RETENTION_DAYS}
+    metrics["rmst_365"] = restricted_mean(accounts, curve=curve)
     metrics["churn_rate"] = proportion(int(accounts["churned"].sum()), n)
     metrics["expansion_rate_365"] = expansion_rate(accounts)
     metrics["median_days_to_expansion"] = median_days_to_expansion(accounts)
@@ -124,11 +126,14 @@ def compute_cohort_metrics(
     options = options or AnalysisOptions()
     stamp = naive_utc(as_of)
     rows: list[dict[str, object]] = []
-    cohorts = sorted(frame["cohort"].dropna().unique())
+    # One groupby pass instead of a boolean mask per cohort and arm over the whole frame.
+    by_cohort = dict(tuple(frame.groupby("cohort", sort=True)))
+    cohorts = sorted(by_cohort)
     for cohort in [*cohorts, ALL_COHORTS]:
-        members = frame if cohort == ALL_COHORTS else frame[frame["cohort"] == cohort]
+        members = frame if cohort == ALL_COHORTS else by_cohort[cohort]
+        by_arm = dict(tuple(members.groupby("arm")))
         for arm in ARMS:
-            estimates = arm_metrics(members[members["arm"] == arm])
+            estimates = arm_metrics(by_arm.get(arm, members.iloc[0:0]))
             rows.extend(_metric_rows(stamp, cohort, arm, estimates))
     for (arm, metric), estimate in landmark_metrics(frame).items():
         rows.extend(_metric_rows(stamp, ALL_COHORTS, arm, {metric: estimate}))
