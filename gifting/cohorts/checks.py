@@ -62,7 +62,7 @@ def check_report(
     frames = {
         "metrics": metrics,
         "rates": metrics[metrics["metric"].isin(RATE_METRICS)],
-        # Only the checked columns, copied into one consolidated block per dtype: Great
+        # Only the checked columns, copied into one consolidated block per dtype. Great
         # Expectations copies the frame per expectation, and copying the base table's many
         # blocks took most of the checks' time at a million accounts.
         "accounts": base[ACCOUNT_CHECK_COLUMNS].copy(),
@@ -86,7 +86,7 @@ def ledger_spend(engine: Engine, base: pd.DataFrame, as_of: datetime) -> pd.Seri
     """
     stamp = naive_utc(as_of)
     # Summed as a float in the database, because converting a million Decimal sums in Python
-    # took seconds; prices are cents, far inside a double's exact range.
+    # took seconds. Prices are cents, far inside a double's exact range.
     query = (
         select(Gift.account_id, cast(func.sum(Gift.price), Float).label("spend"))
         .where(Gift.status.in_(SENT_STATUSES))

@@ -126,14 +126,16 @@ def compute_cohort_metrics(
     options = options or AnalysisOptions()
     stamp = naive_utc(as_of)
     rows: list[dict[str, object]] = []
-    # One groupby pass instead of a boolean mask per cohort and arm over the whole frame.
-    by_cohort = dict(tuple(frame.groupby("cohort", sort=True)))
+    # One groupby pass for the row positions instead of a boolean mask per cohort and arm over
+    # the whole frame. Each subset is copied only while its metrics are computed, which keeps
+    # the peak memory near one copy of the base table.
+    by_cohort = frame.groupby("cohort", sort=True).indices
     cohorts = sorted(by_cohort)
     for cohort in [*cohorts, ALL_COHORTS]:
-        members = frame if cohort == ALL_COHORTS else by_cohort[cohort]
-        by_arm = dict(tuple(members.groupby("arm")))
+        members = frame if cohort == ALL_COHORTS else frame.iloc[by_cohort[cohort]]
+        by_arm = members.groupby("arm").indices
         for arm in ARMS:
-            estimates = arm_metrics(by_arm.get(arm, members.iloc[0:0]))
+            estimates = arm_metrics(members.iloc[by_arm.get(arm, [])])
             rows.extend(_metric_rows(stamp, cohort, arm, estimates))
     for (arm, metric), estimate in landmark_metrics(frame).items():
         rows.extend(_metric_rows(stamp, ALL_COHORTS, arm, {metric: estimate}))

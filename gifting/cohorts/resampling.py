@@ -28,7 +28,7 @@ class WeightedArm:
     """One arm's accounts as feature codes, money columns and Kaplan–Meier slots.
 
     Attributes:
-        codes: Per account, the row of ``levels`` that holds its discrete features.
+        codes: Per account, the row of ``levels`` with its discrete features.
         levels: One row per distinct combination of the discrete columns named at the top of
             this module, in that order.
         money: The money columns named at the top of this module, one row each, one column
