@@ -9,10 +9,17 @@ from __future__ import annotations
 from datetime import date, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gifting.errors import ConfigurationError
 
@@ -246,6 +253,29 @@ class PrivacyConfig(BaseModel):
     )
 
 
+# A table or column name: letters, digits and underscores, at most PostgreSQL's 63 bytes.
+SqlIdentifier = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=63)
+]
+
+
+class UsageTableConfig(BaseModel):
+    """A product-usage table in the warehouse: one row per account × day (or event), summed.
+
+    The product does not create or fill this table; a usage export loads it.
+    """
+
+    table: SqlIdentifier
+    account_column: SqlIdentifier = "account_id"
+    date_column: SqlIdentifier = "usage_date"
+    value_column: SqlIdentifier
+
+
+class ReportConfig(BaseModel):
+    # ``None`` leaves product usage out of the cohort report.
+    usage: UsageTableConfig | None = None
+
+
 class ProgramConfig(BaseModel):
     holdout: HoldoutConfig = HoldoutConfig()
     monthly_budget_usd: Decimal = Field(Decimal(250000), gt=0)
@@ -258,6 +288,7 @@ class ProgramConfig(BaseModel):
     # ``None`` (no ``review:`` section) sends every ready gift without a human review.
     review: ReviewConfig | None = None
     privacy: PrivacyConfig = PrivacyConfig()
+    report: ReportConfig = ReportConfig()
 
     @model_validator(mode="after")
     def _check_unique_stage_names(self) -> ProgramConfig:

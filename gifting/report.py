@@ -41,6 +41,10 @@ EFFECT_METRICS = (
     "expansion_rate_365_diff",
     "avg_nps_diff",
     "referrals_per_account_diff",
+    "replies_per_30d_diff",
+    "meetings_per_30d_diff",
+    "support_cases_per_30d_diff",
+    "usage_per_30d_diff",
     "roi",
 )
 
@@ -81,7 +85,7 @@ def build_report(
         DataQualityError: A check failed; the message names each failed expectation.
     """
     stamp = naive_utc(as_of)
-    accounts = load_account_cohorts(engine, stamp)
+    accounts = load_account_cohorts(engine, stamp, options)
     metrics = compute_cohort_metrics(accounts, stamp, options)
     checks = check_report(engine, metrics, accounts, stamp)
     if checks.success:
@@ -149,3 +153,41 @@ def _interval(row: pd.Series) -> dict[str, float | None]:
 
 def _value_or_none(value: object) -> float | None:
     return None if pd.isna(value) else float(value)  # type: ignore[arg-type]
+
+
+MARKDOWN_EFFECTS = {
+    "retention_365_diff": "Retention at 365 days",
+    "expansion_rate_365_diff": "Expansion within 365 days",
+    "avg_nps_diff": "Mean NPS answer",
+    "meetings_per_30d_diff": "Meetings held per 30 days",
+    "support_cases_per_30d_diff": "Support cases per 30 days",
+    "roi": "ROI (estimate)",
+}
+
+
+def report_markdown(summary: dict[str, Any], as_of: datetime, html_path: Path) -> str:
+    """Write the headline numbers of a report run as Markdown, for a Prefect artifact."""
+    lines = [f"# Cohort report as of {as_of:%Y-%m-%d}", ""]
+    accounts = summary.get("accounts", {})
+    lines += ["| arm | accounts |", "|---|---|"]
+    lines += [f"| {arm} | {count} |" for arm, count in accounts.items()]
+    lines += ["", "## Gifted − holdout (randomized)", "", "| effect | value | 95 % interval |"]
+    lines.append("|---|---|---|")
+    effects = summary.get("effects", {})
+    for metric, label in MARKDOWN_EFFECTS.items():
+        values = effects.get(metric, {})
+        interval = "–"
+        if values.get("ci_low") is not None and values.get("ci_high") is not None:
+            interval = f"{values['ci_low']:.3g} to {values['ci_high']:.3g}"
+        value = "–" if values.get("value") is None else f"{values['value']:.3g}"
+        lines.append(f"| {label} | {value} | {interval} |")
+    srm = summary.get("srm", {})
+    checks = summary.get("checks", {"success": True, "failures": []})
+    lines.append("")
+    if srm.get("mismatch"):
+        lines.append(
+            f"**Sample-ratio mismatch** (p = {srm['p_value']:.3g}): do not trust the effects."
+        )
+    lines.append("All data checks passed." if checks["success"] else "**Data checks failed.**")
+    lines += ["", f"Full report: `{html_path}`"]
+    return "\n".join(lines) + "\n"

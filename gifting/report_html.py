@@ -9,7 +9,12 @@ import pandas as pd
 from jinja2 import Environment
 
 from gifting.cohorts.metrics import ALL_COHORTS
-from gifting.report_plots import arm_comparison_png, survival_curves_png
+from gifting.report_plots import (
+    arm_comparison_png,
+    engagement_png,
+    roi_breakdown_png,
+    survival_curves_png,
+)
 from gifting.report_tables import (
     arm_rows,
     cohort_rows,
@@ -28,6 +33,12 @@ OUTCOME_METRICS = [
     "referral_rate",
     "referrals_per_account",
     "gift_spend_per_account",
+]
+ENGAGEMENT_METRICS = [
+    "replies_per_30d",
+    "meetings_per_30d",
+    "support_cases_per_30d",
+    "usage_per_30d",
 ]
 COHORT_METRICS = ["retention_30", "retention_90", "retention_365"]
 
@@ -75,6 +86,16 @@ counts per arm equal in the base table and the metric rows, gift spend equal to 
 <img alt="{{ alt }}" src="data:image/png;base64,{{ png }}">
 {% endfor %}
 {{ table(outcome_rows, outcome_headers) }}
+<h2>Engagement per 30 days as a customer</h2>
+{% if engagement_png %}
+<img alt="Engagement per 30 days by arm" src="data:image/png;base64,{{ engagement_png }}">
+{% endif %}
+{{ table(engagement_rows, engagement_headers) }}
+<p>Each rate is all events of an arm divided by its accounts' days as a customer (signing to
+churn or to the report date), times 30. Replies are Task types listed under
+engagement.reply_task_types in config/salesforce.yaml; meetings held are Events (meetings,
+kickoffs, go-lives, QBRs) that took place by the report time; support cases count every case
+opened. Intervals treat each account as a cluster. {{ usage_note }}</p>
 <h2>Sample-ratio check of the holdout assignment</h2>
 {% if srm.mismatch %}<p class="warning"><strong>Warning: sample-ratio mismatch.</strong>
 {% else %}<p>{% endif %}
@@ -87,6 +108,9 @@ randomized comparison below cannot be trusted until it is explained.{% endif %}<
 <p>Bootstrap intervals resample whole accounts within each arm ({{ resamples }} resamples,
 fixed seed), so repeated runs on the same data give the same intervals.</p>
 <h2>ROI breakdown</h2>
+{% if roi_png %}
+<img alt="ROI breakdown per gifted account" src="data:image/png;base64,{{ roi_png }}">
+{% endif %}
 {{ table(roi_rows, ["input or component", "value", "n"]) }}
 <p>The ROI is an <strong>estimate</strong>: (retention uplift × average contract amount +
 expansion uplift × average expansion amount + referral uplift × value per referral) per gifted
@@ -130,6 +154,11 @@ def render_report_html(
         outcome_pngs=_outcome_pngs(metrics) if has_accounts else [],
         outcome_headers=["arm", "accounts", *OUTCOME_METRICS],
         outcome_rows=arm_rows(overall, OUTCOME_METRICS),
+        engagement_png=engagement_png(metrics) if has_accounts else None,
+        engagement_headers=["arm", "accounts", *ENGAGEMENT_METRICS],
+        engagement_rows=arm_rows(overall, ENGAGEMENT_METRICS),
+        usage_note=_usage_note(overall),
+        roi_png=roi_breakdown_png(metrics) if has_accounts else None,
         srm=_sample_ratio_cells(summary["srm"]),
         effect_rows=effect_rows(overall),
         resamples=summary.get("bootstrap_resamples", "–"),
@@ -174,3 +203,13 @@ def _referral_note(overall: pd.DataFrame) -> str:
             "(pass referral_value to include them)."
         )
     return f"Each referral is valued at {row['value'].iloc[0]:,.2f}, as passed to the report."
+
+
+def _usage_note(overall: pd.DataFrame) -> str:
+    measured = overall[overall["metric"] == "usage_per_30d"]["n"].sum() > 0
+    if measured:
+        return "Product usage sums the value column of the usage table set under report.usage."
+    return (
+        "Product usage is not measured, because no usage table is set under report.usage in "
+        "config/program.yaml."
+    )

@@ -75,3 +75,83 @@ def arm_comparison_png(metrics: pd.DataFrame, metric: str, ylabel: str) -> str |
     axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     return _to_base64_png(figure)
+
+
+ENGAGEMENT_LABELS = {
+    "replies_per_30d": "replies",
+    "meetings_per_30d": "meetings held",
+    "support_cases_per_30d": "support cases",
+    "usage_per_30d": "product usage",
+}
+
+
+def engagement_png(metrics: pd.DataFrame) -> str | None:
+    """Plot each engagement rate per arm as grouped bars with 95 % intervals; None if none has one.
+
+    Product usage is left out of this plot, because its unit (events, active users, minutes) is
+    set by the usage table and would dwarf the activity counts.
+    """
+    from matplotlib.figure import Figure
+
+    names = [name for name in ENGAGEMENT_LABELS if name != "usage_per_30d"]
+    overall = metrics[(metrics["cohort"] == "all") & metrics["metric"].isin(names)]
+    overall = overall[overall["arm"].isin(ARMS) & overall["value"].notna()]
+    if overall.empty:
+        return None
+    figure = Figure(figsize=(6.5, 3.4), dpi=110)
+    axes = figure.add_subplot()
+    width = 0.8 / len(ARMS)
+    positions = np.arange(len(names))
+    for offset, arm in enumerate(ARMS):
+        rows = overall[overall["arm"] == arm].set_index("metric").reindex(names)
+        values = rows["value"].to_numpy(dtype=float)
+        lower = np.nan_to_num(values - rows["ci_low"].to_numpy(dtype=float)).clip(min=0)
+        upper = np.nan_to_num(rows["ci_high"].to_numpy(dtype=float) - values).clip(min=0)
+        axes.bar(
+            positions + (offset - 1) * width,
+            np.nan_to_num(values),
+            width,
+            yerr=[lower, upper],
+            capsize=3,
+            color=ARM_COLOURS[arm],
+            label=arm,
+        )
+    axes.set_xticks(positions, [ENGAGEMENT_LABELS[name] for name in names])
+    axes.set_ylabel("per 30 days as a customer")
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    return _to_base64_png(figure)
+
+
+ROI_COMPONENTS = [
+    ("roi_retention_value", "retention"),
+    ("roi_expansion_value", "expansion"),
+    ("roi_referral_value_gained", "referrals"),
+    ("gift_spend_per_gifted_account", "gift spend"),
+    ("roi_net_value_per_gifted_account", "net value"),
+]
+
+
+def roi_breakdown_png(metrics: pd.DataFrame) -> str | None:
+    """Plot the value per gifted account by component, the spend and the net value.
+
+    Returns None when the ROI breakdown could not be computed.
+    """
+    from matplotlib.figure import Figure
+
+    program = metrics[(metrics["cohort"] == "all") & (metrics["arm"] == "program")]
+    values = program.set_index("metric")["value"].reindex([name for name, _ in ROI_COMPONENTS])
+    if values.isna().any():
+        return None
+    amounts = values.to_numpy(dtype=float)
+    amounts[3] = -amounts[3]  # spend lowers the net value
+    colours = ["#1b7f5f" if amount >= 0 else "#b5452f" for amount in amounts]
+    figure = Figure(figsize=(6.0, 3.4), dpi=110)
+    axes = figure.add_subplot()
+    axes.bar([label for _, label in ROI_COMPONENTS], amounts, color=colours)
+    axes.axhline(0, color="#222", linewidth=0.8)
+    axes.set_ylabel("per gifted account (contract currency)")
+    axes.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    return _to_base64_png(figure)

@@ -19,6 +19,10 @@ EFFECT_LABELS = [
     ("expansion_rate_365_diff", "expansion within 365 days (bootstrap interval)"),
     ("avg_nps_diff", "mean NPS answer (bootstrap interval)"),
     ("referrals_per_account_diff", "referrals per account (bootstrap interval)"),
+    ("replies_per_30d_diff", "replies per 30 days as a customer"),
+    ("meetings_per_30d_diff", "meetings held per 30 days as a customer"),
+    ("support_cases_per_30d_diff", "support cases per 30 days as a customer"),
+    ("usage_per_30d_diff", "product usage per 30 days as a customer"),
 ]
 
 

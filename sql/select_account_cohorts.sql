@@ -5,10 +5,22 @@
 -- inside a comment):
 --   as_of_date  the report date; contracts, churns and other outcomes after it are ignored.
 --   as_of       the report time; gifts sent after it do not count yet. A sent gift with no
---               sent_at counts as sent, and first_sent_at ignores it.
+--               sent_at counts as sent, and first_sent_at ignores it. Activities and support
+--               cases after it do not count either.
+--   reply_kinds    activity kinds that record a reply from the customer (Task types, lower
+--                  case, from engagement.reply_task_types in config/salesforce.yaml).
+--   meeting_kinds  activity kinds that record a meeting (the Event kinds).
+--
+-- Engagement counts activities and cases from the signing day on, so the sales cycle before
+-- the contract does not count as engagement with the customer.
 --
 -- Date differences (durations, the 365-day expansion window) are computed by the caller,
 -- because SQLite and PostgreSQL share no function that subtracts two dates.
+--
+-- NOTE: on SQLite with 1M accounts and 4M gifts this query is most of the report's time (see
+-- the Cohort report section of BENCHMARKS.md), because SQLite reads gifts and activities by
+-- their account_id indexes, one row lookup each. A covering index such as gifts (account_id,
+-- status, sent_at, price) would likely fix it; it needs a migration and is not measured.
 
 with won_contracts as (
 
@@ -103,6 +115,37 @@ referrals as (
 
 ),
 
+engagement as (
+
+    select
+        activities.account_id,
+        sum(case when activities.kind in :reply_kinds then 1 else 0 end) as replies,
+        sum(case when activities.kind in :meeting_kinds then 1 else 0 end) as meetings
+    from activities
+    inner join signings
+        on signings.account_id = activities.account_id
+    where activities.is_deleted = false
+      and activities.occurred_at >= signings.signed_on
+      and activities.occurred_at <= :as_of
+    group by activities.account_id
+
+),
+
+support_cases as (
+
+    select
+        cases.account_id,
+        count(*) as support_cases
+    from cases
+    inner join signings
+        on signings.account_id = cases.account_id
+    where cases.is_deleted = false
+      and cases.opened_at >= signings.signed_on
+      and cases.opened_at <= :as_of
+    group by cases.account_id
+
+),
+
 final as (
 
     select
@@ -117,7 +160,10 @@ final as (
         expansions.first_expansion_on,
         coalesce(expansions.expansion_amount, 0) as expansion_amount,
         nps_scores.nps,
-        coalesce(referrals.referrals, 0) as referrals
+        coalesce(referrals.referrals, 0) as referrals,
+        coalesce(engagement.replies, 0) as replies,
+        coalesce(engagement.meetings, 0) as meetings,
+        coalesce(support_cases.support_cases, 0) as support_cases
     from signings
     left join accounts
         on accounts.id = signings.account_id
@@ -131,6 +177,10 @@ final as (
         on nps_scores.account_id = signings.account_id
     left join referrals
         on referrals.account_id = signings.account_id
+    left join engagement
+        on engagement.account_id = signings.account_id
+    left join support_cases
+        on support_cases.account_id = signings.account_id
     order by signings.account_id
 
 )

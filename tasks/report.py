@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from gifting.cohorts.program import AnalysisOptions
-from gifting.report import build_report
+from gifting.report import build_report, report_markdown
 from gifting.runtime import Runtime
 from tasks.policy import retry_transient
 
@@ -24,7 +24,11 @@ from tasks.policy import retry_transient
 )
 def cohort_report(runtime: Runtime, as_of: datetime) -> dict[str, object]:
     """Compute retention by signing cohort and arm, write the HTML report and the artifacts."""
-    options = AnalysisOptions(holdout_share=runtime.program.holdout.share)
+    options = AnalysisOptions(
+        holdout_share=runtime.program.holdout.share,
+        reply_kinds=runtime.salesforce_mapping.engagement.reply_kinds,
+        usage=runtime.program.report.usage,
+    )
     result = build_report(runtime.engine, as_of, runtime.report_dir, options=options)
     accounts = result.summary.get("accounts", {})
     rows = [
@@ -35,10 +39,19 @@ def cohort_report(runtime: Runtime, as_of: datetime) -> dict[str, object]:
         create_table_artifact(
             key="cohort-retention", table=rows, description="Retention by arm, all cohorts"
         )
+    effects = [
+        {"effect": name, **values} for name, values in result.summary.get("effects", {}).items()
+    ]
+    if effects:
+        create_table_artifact(
+            key="cohort-effects",
+            table=effects,
+            description="Gifted minus holdout effects with 95 % intervals, and the ROI",
+        )
     create_markdown_artifact(
         key="cohort-report",
-        markdown=f"Cohort report as of {as_of:%Y-%m-%d}: `{result.html_path}`",
-        description="Where the nightly report was written",
+        markdown=report_markdown(result.summary, as_of, result.html_path),
+        description="Headline numbers of the nightly report and where it was written",
     )
     get_run_logger().info("cohort report written to %s", result.html_path)
     return {

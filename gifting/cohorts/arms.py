@@ -22,6 +22,6 @@ def assign_arms(holdout: pd.Series, gifts_sent: pd.Series) -> pd.Series:
     randomized control, so the comparison stays intention-to-treat. A missing holdout flag means
     the account was never assigned and counts as not held out.
     """
-    is_holdout = holdout.map(lambda flag: bool(flag) if pd.notna(flag) else False)
+    is_holdout = holdout.astype(object).where(holdout.notna(), False).astype(bool)
     arms = np.where(is_holdout, HOLDOUT, np.where(gifts_sent.fillna(0) > 0, GIFTED, NOT_GIFTED))
     return pd.Series(arms, index=holdout.index, dtype=object)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gifting.cohorts.estimators import EXPANSION_WINDOW_DAYS
+from gifting.cohorts.resampling import WeightedArm, weighted_effects
 from gifting.cohorts.roi import RoiInputs, roi_breakdown
 from gifting.cohorts.survival import survival_probability
 
@@ -63,6 +64,10 @@ class ArmSample:
             gift_spend=np.nan_to_num(accounts["gift_spend"].to_numpy(dtype=float)),
             contract_amount=accounts["contract_amount"].to_numpy(dtype=float),
         )
+
+    def weighted(self) -> WeightedArm:
+        """Prepare this arm for resampling by account weights."""
+        return WeightedArm.prepare(**{item.name: getattr(self, item.name) for item in fields(self)})
 
     def take(self, indices: np.ndarray) -> ArmSample:
         """Return the accounts at ``indices``, repeats included (one bootstrap resample)."""
@@ -114,16 +119,18 @@ def bootstrap_intervals(
 ) -> dict[str, tuple[float, float] | None]:
     """Return the percentile 95 % interval of each program effect, or None where it is undefined.
 
-    The same ``seed`` and data always give the same intervals.
+    The same ``seed`` and data always give the same intervals. Each resample is drawn as
+    account weights (see ``gifting.cohorts.resampling``), so its cost grows with the arm size
+    but no resampled copy of the arm is built.
     """
     if len(gifted) == 0 or len(holdout) == 0 or resamples < 1:
         return dict.fromkeys(EFFECTS)
     generator = np.random.default_rng(seed)
+    weighted = gifted.weighted(), holdout.weighted()
     draws = {name: np.empty(resamples) for name in EFFECTS}
     for index in range(resamples):
-        gifted_draw = gifted.take(generator.integers(0, len(gifted), len(gifted)))
-        holdout_draw = holdout.take(generator.integers(0, len(holdout), len(holdout)))
-        for name, value in program_effects(gifted_draw, holdout_draw, referral_value).items():
+        weights = weighted[0].draw_weights(generator), weighted[1].draw_weights(generator)
+        for name, value in weighted_effects(*weighted, *weights, referral_value).items():
             draws[name][index] = value
     logger.debug("drew %s bootstrap resamples with seed %s", resamples, seed)
     return {name: _percentile_interval(values) for name, values in draws.items()}

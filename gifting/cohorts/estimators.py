@@ -76,25 +76,35 @@ def difference(first: Estimate, second: Estimate) -> Estimate:
     return Estimate(first.value - second.value, first.n + second.n)
 
 
-def retention(accounts: pd.DataFrame, day: int) -> Estimate:
-    """Estimate Kaplan–Meier retention at ``day`` for one group of accounts."""
+def retention(accounts: pd.DataFrame, day: int, curve: pd.DataFrame | None = None) -> Estimate:
+    """Estimate Kaplan–Meier retention at ``day`` for one group of accounts.
+
+    ``curve`` is the group's ``kaplan_meier`` curve when the caller already has it.
+    """
     n = len(accounts)
     if n == 0:
         return Estimate(None, 0)
-    point = survival_at(kaplan_meier(accounts["duration_days"], accounts["churned"]), day)
+    if curve is None:
+        curve = kaplan_meier(accounts["duration_days"], accounts["churned"])
+    point = survival_at(curve, day)
     if point is None:
         return Estimate(None, n)
     return Estimate(point.survival, n, point.ci_low, point.ci_high)
 
 
-def restricted_mean(accounts: pd.DataFrame, horizon: int = RMST_HORIZON_DAYS) -> Estimate:
-    """Estimate the restricted mean survival time: the expected days retained out of ``horizon``."""
+def restricted_mean(
+    accounts: pd.DataFrame, horizon: int = RMST_HORIZON_DAYS, curve: pd.DataFrame | None = None
+) -> Estimate:
+    """Estimate the restricted mean survival time: the expected days retained out of ``horizon``.
+
+    ``curve`` is the group's ``kaplan_meier`` curve when the caller already has it.
+    """
     n = len(accounts)
     if n == 0:
         return Estimate(None, 0)
-    rmst = restricted_mean_survival(
-        kaplan_meier(accounts["duration_days"], accounts["churned"]), horizon
-    )
+    if curve is None:
+        curve = kaplan_meier(accounts["duration_days"], accounts["churned"])
+    rmst = restricted_mean_survival(curve, horizon)
     if rmst is None:
         return Estimate(None, n)
     half_width = Z_95 * math.sqrt(rmst.variance)
@@ -141,3 +151,57 @@ def referral_rate(accounts: pd.DataFrame) -> Estimate:
     """Estimate the share of accounts with at least one referral."""
     referred = int((pd.to_numeric(accounts["referrals"], errors="coerce").fillna(0) >= 1).sum())
     return proportion(referred, len(accounts))
+
+
+ENGAGEMENT_PERIOD_DAYS = 30
+ENGAGEMENT_COLUMNS = ("replies", "meetings", "support_cases", "usage")
+"""Base-table columns counted per 30 days as a customer; ``usage`` needs a usage table."""
+
+
+@dataclass(frozen=True)
+class RatePerPeriod:
+    """Events per ``ENGAGEMENT_PERIOD_DAYS`` days as a customer, with the estimate's variance."""
+
+    value: float
+    variance: float
+    n: int
+
+
+def engagement_rate(accounts: pd.DataFrame, column: str) -> Estimate:
+    """Estimate the events in ``column`` per 30 days as a customer, with a 95 % interval.
+
+    A frame without the column, or with only missing values (no usage table configured), gives
+    value None and n 0, because the outcome was not measured.
+    """
+    rate = rate_per_period(accounts, column)
+    if rate is None:
+        measured = column in accounts and bool(accounts[column].notna().any())
+        return Estimate(None, len(accounts) if measured else 0)
+    if rate.n < 2:
+        return Estimate(rate.value, rate.n)
+    half_width = Z_95 * math.sqrt(rate.variance)
+    return Estimate(rate.value, rate.n, max(0.0, rate.value - half_width), rate.value + half_width)
+
+
+def rate_per_period(accounts: pd.DataFrame, column: str) -> RatePerPeriod | None:
+    """Divide all events by all days as a customer (a ratio estimator), scaled to 30 days.
+
+    The variance is the cluster-robust (sandwich) one with the account as the cluster, so a few
+    very active accounts widen the interval instead of being treated as independent events.
+    ``duration_days`` is the days from signing to churn or to the report date. Returns None
+    when no account has a value or the accounts add up to no day as a customer.
+    """
+    if column not in accounts:
+        return None
+    counts = pd.to_numeric(accounts[column], errors="coerce")
+    measured = counts.notna()
+    events = counts[measured].to_numpy(dtype=float)
+    days = accounts.loc[measured, "duration_days"].to_numpy(dtype=float)
+    n, total_days = len(events), float(days.sum())
+    if n == 0 or total_days <= 0:
+        return None
+    rate = float(events.sum()) / total_days
+    residuals = events - rate * days
+    variance = float((residuals**2).sum()) * n / max(n - 1, 1) / total_days**2
+    scale = ENGAGEMENT_PERIOD_DAYS
+    return RatePerPeriod(rate * scale, variance * scale**2, n)

@@ -24,9 +24,11 @@ from gifting.cohorts.arms import (
     assign_arms,
 )
 from gifting.cohorts.estimators import (
+    ENGAGEMENT_COLUMNS,
     EXPANSION_WINDOW_DAYS,
     RETENTION_DAYS,
     Estimate,
+    engagement_rate,
     expansion_amount,
     expansion_rate,
     mean,
@@ -91,8 +93,10 @@ __all__ = [
 def arm_metrics(accounts: pd.DataFrame) -> dict[str, Estimate]:
     """Compute every per-arm metric for one cohort × arm group of accounts."""
     n = len(accounts)
-    metrics = {f"retention_{day}": retention(accounts, day) for day in RETENTION_DAYS}
-    metrics["rmst_365"] = restricted_mean(accounts)
+    # One survival curve serves every retention day and the RMST.
+    curve = kaplan_meier(accounts["duration_days"], accounts["churned"]) if n else None
+    metrics = {f"retention_{day}": retention(accounts, day, curve) for day in RETENTION_DAYS}
+    metrics["rmst_365"] = restricted_mean(accounts, curve=curve)
     metrics["churn_rate"] = proportion(int(accounts["churned"].sum()), n)
     metrics["expansion_rate_365"] = expansion_rate(accounts)
     metrics["median_days_to_expansion"] = median_days_to_expansion(accounts)
@@ -101,6 +105,8 @@ def arm_metrics(accounts: pd.DataFrame) -> dict[str, Estimate]:
     metrics["referral_rate"] = referral_rate(accounts)
     # Each referral outcome's score counts the referrals it records.
     metrics["referrals_per_account"] = mean(accounts["referrals"])
+    for column in ENGAGEMENT_COLUMNS:
+        metrics[f"{column}_per_30d"] = engagement_rate(accounts, column)
     metrics["gift_spend_per_account"] = mean(accounts["gift_spend"])
     metrics["gift_spend_total"] = total(accounts["gift_spend"])
     metrics["accounts"] = Estimate(float(n) if n else None, n)
@@ -120,11 +126,16 @@ def compute_cohort_metrics(
     options = options or AnalysisOptions()
     stamp = naive_utc(as_of)
     rows: list[dict[str, object]] = []
-    cohorts = sorted(frame["cohort"].dropna().unique())
+    # One groupby pass for the row positions instead of a boolean mask per cohort and arm over
+    # the whole frame. Each subset is copied only while its metrics are computed, which keeps
+    # the peak memory near one copy of the base table.
+    by_cohort = frame.groupby("cohort", sort=True).indices
+    cohorts = sorted(by_cohort)
     for cohort in [*cohorts, ALL_COHORTS]:
-        members = frame if cohort == ALL_COHORTS else frame[frame["cohort"] == cohort]
+        members = frame if cohort == ALL_COHORTS else frame.iloc[by_cohort[cohort]]
+        by_arm = members.groupby("arm").indices
         for arm in ARMS:
-            estimates = arm_metrics(members[members["arm"] == arm])
+            estimates = arm_metrics(members.iloc[by_arm.get(arm, [])])
             rows.extend(_metric_rows(stamp, cohort, arm, estimates))
     for (arm, metric), estimate in landmark_metrics(frame).items():
         rows.extend(_metric_rows(stamp, ALL_COHORTS, arm, {metric: estimate}))

@@ -14,14 +14,22 @@ from gifting.cohorts.bootstrap import (
     program_effects,
     roi_inputs,
 )
-from gifting.cohorts.estimators import Estimate, expansion_amount, mean, proportion
+from gifting.cohorts.estimators import (
+    ENGAGEMENT_COLUMNS,
+    Estimate,
+    expansion_amount,
+    mean,
+    proportion,
+)
 from gifting.cohorts.randomized import (
     check_sample_ratio,
+    engagement_rate_difference,
     logrank_p,
     retention_difference,
     rmst_difference,
 )
 from gifting.cohorts.roi import RoiBreakdown, roi_breakdown
+from gifting.config import UsageTableConfig
 
 
 @dataclass(frozen=True)
@@ -34,20 +42,27 @@ class AnalysisOptions:
             out of the ROI.
         bootstrap_resamples: Resamples per bootstrap interval.
         seed: Seed of the bootstrap's ``numpy.random.default_rng``.
+        reply_kinds: Activity kinds counted as replies, from ``engagement.reply_task_types``
+            in config/salesforce.yaml.
+        usage: The product-usage table (``report.usage`` in config/program.yaml), or None to
+            leave usage out.
     """
 
     holdout_share: float = 0.10
     referral_value: float = 0.0
     bootstrap_resamples: int = DEFAULT_RESAMPLES
     seed: int = 0
+    reply_kinds: tuple[str, ...] = ("email",)
+    usage: UsageTableConfig | None = None
 
 
 def program_metrics(frame: pd.DataFrame, options: AnalysisOptions) -> dict[str, Estimate]:
     """Compare the gifted arm with the randomized holdout over all cohorts.
 
-    Returns the retention and RMST differences, the log-rank p-value, bootstrap intervals for
-    the expansion, NPS and referral uplifts and the ROI, every ROI input and component (so a
-    reader of the stored table can recompute it), and the sample-ratio check.
+    Returns the retention and RMST differences, the log-rank p-value, the engagement rate
+    differences, bootstrap intervals for the expansion, NPS and referral uplifts and the ROI,
+    every ROI input and component (so a reader of the stored table can recompute it), and the
+    sample-ratio check.
     """
     gifted, holdout = frame[frame["arm"] == GIFTED], frame[frame["arm"] == HOLDOUT]
     samples = ArmSample.from_frame(gifted), ArmSample.from_frame(holdout)
@@ -57,6 +72,8 @@ def program_metrics(frame: pd.DataFrame, options: AnalysisOptions) -> dict[str, 
         "rmst_365_diff": rmst_difference(gifted, holdout),
         "logrank_p": logrank_p(gifted, holdout),
     }
+    for column in ENGAGEMENT_COLUMNS:
+        metrics[f"{column}_per_30d_diff"] = engagement_rate_difference(gifted, holdout, column)
     metrics.update(_bootstrapped_effects(*samples, options, n))
     metrics.update(_roi_rows(gifted, holdout, *samples, options))
     metrics.update(_sample_ratio_rows(frame, options.holdout_share))

@@ -84,6 +84,17 @@ class ContactConfig(_Section):
     healthcare_professional: ApiName | None = None
 
 
+class EngagementConfig(_Section):
+    """Picklist values that mark engagement in the activity history, read by the cohort report."""
+
+    reply_task_types: list[str] = Field(default=["Email"])
+
+    @property
+    def reply_kinds(self) -> tuple[str, ...]:
+        """Return the activity kinds the warehouse stores for these Task types (lower case)."""
+        return tuple(sorted({value.lower() for value in self.reply_task_types}))
+
+
 class SyncOptions(_Section):
     """Limits of one sync run; see the comments in the shipped ``salesforce.yaml``."""
 
@@ -115,6 +126,7 @@ class FieldMapping(_Section):
     opportunity: OpportunityConfig = OpportunityConfig()
     account: AccountConfig = AccountConfig()
     contact: ContactConfig = ContactConfig()
+    engagement: EngagementConfig = EngagementConfig()
     sync: SyncOptions = SyncOptions()
     _source: Path | None = PrivateAttr(default=None)
 

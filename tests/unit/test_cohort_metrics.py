@@ -288,6 +288,10 @@ def test_empty_arm_has_rows_with_none(tiny_frame: pd.DataFrame) -> None:
         "avg_nps",
         "referral_rate",
         "referrals_per_account",
+        "replies_per_30d",
+        "meetings_per_30d",
+        "support_cases_per_30d",
+        "usage_per_30d",
         "gift_spend_per_account",
         "gift_spend_total",
         "accounts",
@@ -303,7 +307,7 @@ def test_empty_holdout_arm_has_rows_with_none(tiny_frame: pd.DataFrame) -> None:
     metrics = compute_cohort_metrics(tiny_frame[tiny_frame["arm"] == "gifted"], AS_OF)
     rows = metrics[(metrics["arm"] == "holdout") & (metrics["cohort"] == ALL_COHORTS)]
 
-    assert len(rows) == 14
+    assert len(rows) == 18  # 14 outcome rows and 4 engagement rows
     assert (rows["n"] == 0).all()
     assert rows["value"].isna().all()
     assert (rows["n"] == 0).all()
