@@ -19,6 +19,7 @@ from sqlalchemy import Engine, exists, func, or_, select, update
 from gifting import ledger, progress
 from gifting.claims import DEFAULT_RUN_LOCK_WAIT_S, ClaimLease, run_lock
 from gifting.config import ReviewConfig
+from gifting.crm_activity import write_missing_activities
 from gifting.errors import RetriableError
 from gifting.review import apply_review_gate
 from gifting.sending import (
@@ -254,11 +255,13 @@ def track_deliveries(
     *,
     as_of: datetime,
     breaker: CircuitBreaker | None = None,
+    write_activity: ActivityWriter | None = None,
 ) -> Counter[str]:
     """Poll the vendor for every sent gift and record deliveries and failures.
 
     A gift whose poll fails is left ``sent`` for the next run, and polling stops once
-    ``breaker`` opens (``unpolled:vendor_unavailable``).
+    ``breaker`` opens (``unpolled:vendor_unavailable``). With ``write_activity``, the CRM
+    activity every gift lacks for its current state is written afterwards.
     """
     breaker = breaker or CircuitBreaker()
     with engine.connect() as connection:
@@ -304,6 +307,8 @@ def track_deliveries(
                 outcome["failed"] += 1
             else:
                 outcome[f"in_transit:{order.status.value}"] += 1
+    if write_activity is not None:
+        outcome.update(write_missing_activities(engine, write_activity, as_of=as_of))
     return outcome
 
 
@@ -334,6 +339,9 @@ def dispatch_due_gifts(
     despite the client's retries, the run stops calling the vendor, leaves the rest of the queue
     ``ready`` and returns. On a SQLite warehouse a second run waits up to ``run_lock_wait_s``
     seconds for the first, then raises ``DispatchBusy``.
+
+    With ``write_activity``, each batch's CRM activity is written once it is recorded, and then
+    the activity earlier runs failed to write (a CRM outage) is written, a bounded number a run.
     """
     outcome: Counter[str] = Counter()
     breaker = CircuitBreaker(outage_after)
@@ -359,6 +367,8 @@ def dispatch_due_gifts(
             )
             outcome.update(sent)
         progress.finish("dispatch")
+    if write_activity is not None:
+        outcome.update(write_missing_activities(engine, write_activity, as_of=as_of))
     if breaker.is_open:
         logger.error(
             "vendor unavailable: stopped after %d failed calls in a row; the next run sends "

@@ -12,14 +12,13 @@ import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Text
 
 from gifting import ledger
-from gifting.errors import GiftingError
 from gifting.vendors.base import VendorOrder
 from gifting.warehouse.schema import Gift, GiftEvent
 
@@ -28,12 +27,6 @@ logger = logging.getLogger(__name__)
 ACTOR = "dispatch_gifts"
 DEFERRED_REASON = "vendor_unavailable: deferred to the next run"
 VENDOR_UNAVAILABLE = "vendor_unavailable"
-
-
-class ActivityWriter(Protocol):
-    """Writes a gift's activity to the CRM and returns the created record's Id."""
-
-    def __call__(self, gift: dict[str, Any]) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -229,21 +222,3 @@ def defer(engine: Engine, gift_ids: list[str], as_of: datetime) -> Counter[str]:
         )
     logger.warning("vendor unavailable: %d claimed gifts go back to ready", len(moved))
     return Counter({f"deferred:{VENDOR_UNAVAILABLE}": len(moved)})
-
-
-def write_back(
-    engine: Engine, gift_id: str, summary: dict[str, Any], write: ActivityWriter
-) -> None:
-    """Record the sent gift as a CRM activity once; a gift that has an activity Id is skipped."""
-    with engine.connect() as connection:
-        if connection.scalar(select(Gift.crm_task_id).where(Gift.id == gift_id)):
-            return
-    try:
-        task_id = write(summary)
-    except GiftingError as error:
-        # NOTE: the gift is sent either way, and no later run retries the activity. Gifts sent
-        # without one keep an empty crm_task_id.
-        logger.warning("gift %s: CRM activity not written: %s", gift_id, error)
-        return
-    with engine.begin() as connection:
-        connection.execute(update(Gift).where(Gift.id == gift_id).values(crm_task_id=task_id))

@@ -22,15 +22,14 @@ from sqlalchemy import Engine, select
 
 from gifting import ledger, progress
 from gifting.claims import ClaimLease
+from gifting.crm_activity import ActivityWriter, write_missing_activities
 from gifting.errors import GiftingError, PermanentError, RetriableError
 from gifting.send_records import (
     ACTOR,
     VENDOR_UNAVAILABLE,
-    ActivityWriter,
     Recorder,
     SendResult,
     defer,
-    write_back,
 )
 from gifting.vendors.base import Address, GiftVendor, OrderRequest
 from gifting.warehouse.schema import Account, Contact, Gift
@@ -68,11 +67,10 @@ class CircuitBreaker:
 
 @dataclass(frozen=True)
 class ClaimedGift:
-    """A claimed gift's order request, idempotency key and CRM activity summary."""
+    """A claimed gift's order request and idempotency key."""
 
     request: OrderRequest
     key: str
-    summary: dict[str, Any]
 
     @property
     def gift_id(self) -> str:
@@ -103,14 +101,16 @@ def send_ready_gifts(
         kinds: Catalog item kind (``physical`` or ``egift``) per SKU.
         as_of: The dispatch time (naive UTC), recorded as the send time.
         limit: Maximum number of gifts one batch claims, so one batch stays bounded.
-        write_activity: Writes a "gift sent" activity to the CRM; ``None`` skips the write-back.
+        write_activity: Writes each batch's "gift sent" and "gift failed" CRM activity once
+            the batch is recorded; ``None`` skips the write-back.
         concurrency: Vendor calls in flight at once.
         breaker: Shared by the calls of one run; once open, the gifts not yet sent go back to
             ``ready`` and count as ``deferred:vendor_unavailable``.
         max_batches: Batches to send at most; ``None`` sends until no due gift is ready.
 
     Returns:
-        One count per claimed gift: ``sent``, ``failed:<reason>`` or ``deferred:<reason>``.
+        One count per claimed gift: ``sent``, ``failed:<reason>`` or ``deferred:<reason>``,
+        and the write-back counts of ``write_missing_activities``.
     """
     breaker = breaker or CircuitBreaker()
     outcome: Counter[str] = Counter()
@@ -127,13 +127,23 @@ def send_ready_gifts(
             )
             following = _Batch.claim(engine, kinds, as_of, limit) if more else None
             try:
-                recorded = batch.record(as_completed(futures), write_activity)
+                recorded = batch.record(as_completed(futures))
                 outcome.update(recorded)
                 progress.advance("dispatch", sum(recorded.values()))
             except BaseException:
                 if following is not None:
                     following.lease.close()  # its gifts stay in sending for recovery
                 raise
+            if write_activity is not None:
+                outcome.update(
+                    write_missing_activities(
+                        engine,
+                        write_activity,
+                        as_of=as_of,
+                        gift_ids=batch.claimed,
+                        limit=len(batch.claimed),
+                    )
+                )
             batch = following
     return outcome
 
@@ -182,9 +192,7 @@ class _Batch:
         lease.close()
         return None
 
-    def record(
-        self, results: Iterable[Future[SendResult | None]], write_activity: ActivityWriter | None
-    ) -> Counter[str]:
+    def record(self, results: Iterable[Future[SendResult | None]]) -> Counter[str]:
         """Record results as they arrive, defer the gifts never sent, then end the lease."""
         outcome: Counter[str] = Counter()
         recorder = Recorder(self.engine, self.as_of)
@@ -203,10 +211,6 @@ class _Batch:
             outcome.update(defer(self.engine, unsent, self.as_of))
         finally:
             self.lease.close()
-        if write_activity is not None:
-            summaries = {gift.gift_id: gift.summary for gift in self.gifts}
-            for gift_id in recorder.sent:
-                write_back(self.engine, gift_id, summaries[gift_id], write_activity)
         logger.info(
             "dispatched %d gifts as of %s: %s", len(self.claimed), self.as_of, dict(outcome)
         )
@@ -232,8 +236,8 @@ def send_claimed(
     recorder = Recorder(engine, as_of)
     recorder.add(result)
     recorder.flush()
-    if write_activity is not None and recorder.sent:
-        write_back(engine, gift_id, gifts[0].summary, write_activity)
+    if write_activity is not None:
+        write_missing_activities(engine, write_activity, as_of=as_of, gift_ids=[gift_id])
     return result.outcome
 
 
@@ -248,17 +252,11 @@ def load_claimed(
     query = (
         select(
             Gift.id,
-            Gift.contract_id,
-            Gift.account_id,
-            Gift.contact_id,
-            Gift.stage,
             Gift.sku,
-            Gift.item_name,
             Gift.price,
             Gift.currency,
             Gift.note,
             Gift.idempotency_key,
-            Gift.transfer_of_value,
             Contact.first_name,
             Contact.last_name,
             Contact.email,
@@ -267,7 +265,6 @@ def load_claimed(
             Contact.state,
             Contact.postal_code,
             Contact.country,
-            Account.name.label("company"),
         )
         .join(Contact, Contact.id == Gift.contact_id)
         .join(Account, Account.id == Gift.account_id)
@@ -301,21 +298,9 @@ def _claimed_gift(row: Any, kinds: dict[str, str]) -> ClaimedGift:
         note=row.note,
         kind=kinds.get(row.sku, "egift"),
     )
-    summary = {
-        "id": row.id,
-        "contract_id": row.contract_id,
-        "account_id": row.account_id,
-        "contact_id": row.contact_id,
-        "stage": row.stage,
-        "item_name": row.item_name,
-        "price": row.price,
-        "note": row.note,
-        "company": row.company,
-        "transfer_of_value": row.transfer_of_value,
-    }
     # The exception queue gives a gift reordered with another item a new key.
     key = row.idempotency_key or f"gift-{row.id}"
-    return ClaimedGift(request, key, summary)
+    return ClaimedGift(request, key)
 
 
 def place_order(vendor: GiftVendor, gift: ClaimedGift) -> SendResult:

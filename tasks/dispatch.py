@@ -64,9 +64,12 @@ def dispatch_due(
     retry_condition_fn=retry_transient,
     tags=["vendor"],
 )
-def track(runtime: Runtime, as_of: datetime) -> dict[str, int]:
-    """Poll the vendor for every sent gift and record deliveries and failures."""
-    outcome = dispatch.track_deliveries(runtime.engine, runtime.vendor, as_of=as_of)
+def track(runtime: Runtime, as_of: datetime, write_back: bool = True) -> dict[str, int]:
+    """Poll the vendor for every sent gift, record deliveries and failures, write CRM activity."""
+    writer = TaskWriter(runtime.salesforce, today=as_of.date()) if write_back else None
+    outcome = dispatch.track_deliveries(
+        runtime.engine, runtime.vendor, as_of=as_of, write_activity=writer
+    )
     get_run_logger().info("delivery tracking as of %s: %s", as_of, dict(outcome))
     emit_failed_gifts(runtime, as_of, "track-deliveries", "vendor")
     return dict(outcome)

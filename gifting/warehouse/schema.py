@@ -224,6 +224,23 @@ class GiftEvent(Base):
     reason: Mapped[str | None] = mapped_column(Text)
 
 
+class CrmActivity(Base):
+    """One row per CRM Task written for a gift in one state of one send attempt.
+
+    Key ``(gift_id, attempt, state)``: ``attempt`` is ``gifts.attempts`` when the Task was
+    written, so a gift sent again after a failure gets a new round of Tasks, and the key stops a
+    second Task for the same state and attempt.
+    """
+
+    __tablename__ = "crm_activities"
+
+    gift_id: Mapped[str] = mapped_column(String(36), ForeignKey("gifts.id"), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    crm_task_id: Mapped[str] = mapped_column(SalesforceId)
+    written_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class SyncState(Base):
     """One row per synced Salesforce object; key ``object_name``. Holds the watermark."""
 

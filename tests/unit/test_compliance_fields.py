@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gifting.crm_activity import Activity
 from gifting.errors import DataQualityError
 from gifting.salesforce.config import AccountConfig, ContactConfig, FieldMapping
 from gifting.salesforce.mapping import map_account, map_contact, query_fields
@@ -81,18 +82,22 @@ class _Tasks:
 def test_write_back_marks_transfer_of_value(transfer: bool) -> None:
     tasks = _Tasks()
     writer = TaskWriter(SimpleNamespace(Task=tasks), today=date(2026, 6, 1))  # type: ignore[arg-type]
-    gift = {
-        "id": "g1",
-        "contact_id": CONTACT["Id"],
-        "contract_id": "006000000000001AAA",
-        "account_id": ACCOUNT["Id"],
-        "stage": "welcome",
-        "item_name": "Tea",
-        "price": Decimal(60),
-        "note": "Welcome aboard.",
-        "transfer_of_value": transfer,
-    }
-    writer(gift)
+    activity = Activity(
+        gift_id="g1",
+        state="sent",
+        attempt=1,
+        contact_id=CONTACT["Id"],
+        contract_id="006000000000001AAA",
+        account_id=ACCOUNT["Id"],
+        stage="welcome",
+        item_name="Tea",
+        price=Decimal(60),
+        note="Welcome aboard.",
+        reason=None,
+        transfer_of_value=transfer,
+    )
+    writer.create(activity)
     (fields,) = tasks.created
     assert ("Transfer of value" in fields["Description"]) is transfer
     assert fields["Description"].startswith("Welcome aboard.")
+    assert fields["Subject"].endswith(activity.marker)
