@@ -39,7 +39,7 @@ _LOCK_KEY = 0x63726D61
 
 
 @dataclass(frozen=True)
-class Activity:
+class GiftActivity:
     """One gift's activity in one state of one send attempt, with what its Task shows."""
 
     gift_id: str
@@ -64,11 +64,11 @@ class Activity:
 class ActivityWriter(Protocol):
     """The CRM side of the write-back: find existing activity Tasks and create missing ones."""
 
-    def find(self, activities: Sequence[Activity]) -> dict[str, str]:
+    def find(self, activities: Sequence[GiftActivity]) -> dict[str, str]:
         """Return the Task Id of each activity already in the CRM, keyed by ``marker``."""
         ...
 
-    def create(self, activity: Activity) -> str:
+    def create(self, activity: GiftActivity) -> str:
         """Create the activity's Task and return its Id."""
         ...
 
@@ -125,7 +125,7 @@ def write_missing_activities(
 
 def _write_chunk(
     writer: ActivityWriter,
-    chunk: list[Activity],
+    chunk: list[GiftActivity],
     outcome: Counter[str],
     failures_in_a_row: int,
 ) -> tuple[dict[str, str], int]:
@@ -159,7 +159,7 @@ def _write_chunk(
 
 def missing_activities(
     engine: Engine, *, limit: int = DEFAULT_LIMIT, gift_ids: list[str] | None = None
-) -> list[Activity]:
+) -> list[GiftActivity]:
     """Read the gifts whose current state and attempt have no recorded CRM Task, oldest first."""
     recorded = exists().where(
         and_(
@@ -194,8 +194,8 @@ def missing_activities(
     return [_activity(row) for row in rows]
 
 
-def _activity(row: Any) -> Activity:
-    return Activity(
+def _activity(row: Any) -> GiftActivity:
+    return GiftActivity(
         gift_id=row.id,
         state=row.status,
         attempt=row.attempts,
@@ -212,7 +212,7 @@ def _activity(row: Any) -> Activity:
 
 
 def _record(
-    engine: Engine, chunk: list[Activity], written: dict[str, str], as_of: datetime
+    engine: Engine, chunk: list[GiftActivity], written: dict[str, str], as_of: datetime
 ) -> None:
     """Record the written Tasks; a row another run recorded first is left as it is."""
     rows = [

@@ -22,15 +22,16 @@ from simple_salesforce.exceptions import SalesforceError
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from gifting import ledger
-from gifting.config import Catalog, ProgramConfig, StageConfig
+from gifting.config import Catalog, ComplianceConfig, ProgramConfig, StageConfig
 from gifting.errors import DataQualityError, GiftingError, RetriableError
 from gifting.personalization.notes import NoteContext, render_note
+from gifting.personalization.prepare import alcohol_blocked, stage_within_budget
 from gifting.personalization.selection import (
+    ItemSelector,
     Recipient,
     Selection,
     parse_preferences,
     primary_category,
-    select_item,
 )
 from gifting.vendors.base import VendorErrorCode
 from gifting.warehouse.schema import Account, Contact, Contract, Gift, GiftEvent
@@ -171,7 +172,7 @@ def work_exception_queue(
     stages = {stage.name: stage for stage in program.stages}
     outcome: Counter[str] = Counter()
     for exception in list_exceptions(engine, as_of=as_of):
-        action = _remedy(engine, exception, stages, catalog, notes, as_of)
+        action = _remedy(engine, exception, stages, catalog, program.compliance, notes, as_of)
         outcome[action.outcome] += 1
         if notify is not None and _notify_once(engine, exception, action.text, notify, as_of):
             outcome["notified"] += 1
@@ -191,6 +192,7 @@ def _remedy(
     exception: GiftException,
     stages: dict[str, StageConfig],
     catalog: Catalog,
+    compliance: ComplianceConfig,
     notes: SandboxedEnvironment | None,
     as_of: datetime,
 ) -> _Action:
@@ -201,7 +203,7 @@ def _remedy(
         return waiting
     with engine.begin() as connection:
         context = _gift_context(connection, exception.gift_id)
-        selection = _replacement(connection, exception, context, stage, catalog)
+        selection = _replacement(connection, exception, context, stage, catalog, compliance)
         if selection is None or selection.item.sku == exception.sku:
             return waiting
         values = _reorder_values(exception, selection, context, stage, notes)
@@ -229,7 +231,11 @@ def _gift_context(connection: Connection, gift_id: str) -> Any:
         select(
             Gift.contact_id,
             Gift.idempotency_key,
+            Gift.budget_min,
+            Gift.budget_max,
             Account.name.label("company"),
+            Account.industry,
+            Account.gift_policy_no_alcohol,
             Contact.first_name,
             Contact.title,
             Contact.email,
@@ -253,8 +259,14 @@ def _replacement(
     context: Any,
     stage: StageConfig,
     catalog: Catalog,
+    compliance: ComplianceConfig,
 ) -> Selection | None:
-    """Choose the new item: another category for stock, an e-gift for a bad address."""
+    """Choose the new item: another category for stock, an e-gift for a bad address.
+
+    The choice follows personalization's rules: the gift's budget as compliance capped it, the
+    note card when compliance allows nothing else, and no alcohol where the recipient, the
+    account's policy, its industry or the destination country rules it out.
+    """
     if context is None:
         return None
     taken = _categories_taken(connection, exception, stage, catalog)
@@ -264,15 +276,16 @@ def _replacement(
     send_egift = exception.remedy == SEND_EGIFT
     if send_egift and not context.email:
         return None
-    # NOTE: the replacement ignores compliance.alcohol.blocked_countries and the account's
-    # no-alcohol policy, which personalize_gifts applies. Pass them here to close the gap.
     recipient = Recipient(
         country=context.country,
         has_address=bool(context.street) and not send_egift,
         preferences=parse_preferences(context.preferences),
         categories_received=frozenset(taken),
+        industry=context.industry,
+        alcohol_blocked=alcohol_blocked(context, compliance.alcohol),
     )
-    return select_item(catalog, stage, recipient)
+    selector = ItemSelector(catalog, note_only_sku=compliance.note_only_sku)
+    return selector.select(stage_within_budget(stage, context), recipient)
 
 
 def _categories_taken(

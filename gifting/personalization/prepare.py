@@ -104,10 +104,6 @@ def recipient_for(
     Alcohol is ruled out when the account's policy forbids it (``gift_policy_no_alcohol`` on
     the row) or the destination is in ``alcohol.blocked_countries``.
     """
-    blocked_countries = alcohol.blocked_countries if alcohol else []
-    alcohol_blocked = bool(getattr(gift, "gift_policy_no_alcohol", None)) or (
-        country_code(gift.country) in blocked_countries
-    )
     return Recipient(
         country=gift.country,
         has_address=bool(gift.street),
@@ -116,7 +112,20 @@ def recipient_for(
         seniority=profile.seniority if profile else None,
         relationship=profile.relationship if profile else None,
         industry=profile.industry if profile else None,
-        alcohol_blocked=alcohol_blocked,
+        alcohol_blocked=alcohol_blocked(gift, alcohol),
+    )
+
+
+def alcohol_blocked(gift: Any, alcohol: AlcoholConfig | None) -> bool:
+    """Return whether the account's policy or the destination country rules out alcohol.
+
+    The policy is ``gift_policy_no_alcohol`` on the row, the countries are
+    ``alcohol.blocked_countries``. A recipient's own ``no_alcohol`` preference is read by
+    selection itself.
+    """
+    blocked_countries = alcohol.blocked_countries if alcohol else []
+    return bool(getattr(gift, "gift_policy_no_alcohol", None)) or (
+        country_code(gift.country) in blocked_countries
     )
 
 

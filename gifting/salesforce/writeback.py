@@ -15,7 +15,7 @@ from datetime import date
 from simple_salesforce import Salesforce, format_soql
 from simple_salesforce.exceptions import SalesforceError
 
-from gifting.crm_activity import Activity
+from gifting.crm_activity import GiftActivity
 from gifting.errors import RetriableError
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class TaskWriter:
         self.sf = sf
         self.today = today
 
-    def find(self, activities: Sequence[Activity]) -> dict[str, str]:
+    def find(self, activities: Sequence[GiftActivity]) -> dict[str, str]:
         """Return the Id of each activity's Task that already exists, keyed by marker."""
         wanted = {activity.marker for activity in activities}
         deals = sorted({activity.contract_id for activity in activities})
@@ -53,7 +53,7 @@ class TaskWriter:
                 found.setdefault(marker, str(record["Id"]))
         return found
 
-    def create(self, activity: Activity) -> str:
+    def create(self, activity: GiftActivity) -> str:
         """Create the activity's Task and return its Id."""
         try:
             result = self.sf.Task.create(self.fields(activity))
@@ -64,7 +64,7 @@ class TaskWriter:
             ) from error
         return str(result["id"])
 
-    def fields(self, activity: Activity) -> dict[str, str]:
+    def fields(self, activity: GiftActivity) -> dict[str, str]:
         """The Task's fields: item, note, cost and status, on the contact, deal and account."""
         description = (
             f"{activity.note or ''}\n\nCost: {activity.price} USD. Gift id: {activity.gift_id}."

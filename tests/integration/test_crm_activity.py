@@ -48,7 +48,7 @@ def _count(engine: Engine, status: str) -> int:
         )
 
 
-def test_activity_lost_to_an_outage_is_written_once_by_the_next_runs(
+def test_outage_activity_written_once_later(
     planned: Engine,
     vendor: SandboxVendorClient,
     vendor_sandbox: VendorSandbox,
@@ -102,7 +102,7 @@ def test_activity_lost_to_an_outage_is_written_once_by_the_next_runs(
     assert unlinked == 0
 
 
-def test_task_created_but_not_recorded_is_found_not_duplicated(
+def test_unrecorded_task_not_duplicated(
     planned: Engine,
     vendor: SandboxVendorClient,
     salesforce: Salesforce,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gifting.crm_activity import Activity
+from gifting.crm_activity import GiftActivity
 from gifting.errors import DataQualityError
 from gifting.salesforce.config import AccountConfig, ContactConfig, FieldMapping
 from gifting.salesforce.mapping import map_account, map_contact, query_fields
@@ -82,7 +82,7 @@ class _Tasks:
 def test_write_back_marks_transfer_of_value(transfer: bool) -> None:
     tasks = _Tasks()
     writer = TaskWriter(SimpleNamespace(Task=tasks), today=date(2026, 6, 1))  # type: ignore[arg-type]
-    activity = Activity(
+    activity = GiftActivity(
         gift_id="g1",
         state="sent",
         attempt=1,
