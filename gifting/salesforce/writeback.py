@@ -33,7 +33,7 @@ class TaskWriter:
 
     def find(self, activities: Sequence[GiftActivity]) -> dict[str, str]:
         """Return the Id of each activity's Task that already exists, keyed by marker."""
-        wanted = {activity.marker for activity in activities}
+        expected = {activity.marker for activity in activities}
         deals = sorted({activity.contract_id for activity in activities})
         if not deals:
             return {}
@@ -49,7 +49,7 @@ class TaskWriter:
         found: dict[str, str] = {}
         for record in records:
             marker = _marker_of(record.get("Subject") or "")
-            if marker in wanted:
+            if marker in expected:
                 found.setdefault(marker, str(record["Id"]))
         return found
 
@@ -65,7 +65,10 @@ class TaskWriter:
         return str(result["id"])
 
     def fields(self, activity: GiftActivity) -> dict[str, str]:
-        """The Task's fields: item, note, cost and status, on the contact, deal and account."""
+        """Build the Task's fields: item, note, cost and status, on the contact, deal and account.
+
+        The contact is ``WhoId``, the deal ``WhatId`` and the account ``AccountId``.
+        """
         description = (
             f"{activity.note or ''}\n\nCost: {activity.price} USD. Gift id: {activity.gift_id}."
         )

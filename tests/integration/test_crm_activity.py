@@ -7,19 +7,23 @@ vendor client against the vendor sandbox, on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, delete, func, select, text, update
 
 from gifting import ledger
-from gifting.crm_activity import write_missing_activities
+from gifting.crm_activity import missing_activities, write_missing_activities
 from gifting.dispatch import dispatch_due_gifts, track_deliveries
 from gifting.salesforce.writeback import TaskWriter
 from gifting.sandbox.org import OrgStore
 from gifting.sandbox.salesforce_server import SalesforceSandbox
 from gifting.sandbox.vendor_server import VendorSandbox
 from gifting.vendors.sandbox import SandboxVendorClient
+from gifting.warehouse.engine import MIGRATIONS_DIR, create_warehouse_engine, migrate
 from gifting.warehouse.schema import CrmActivity, Gift
 from tests.integration.ledger_fixtures import AS_OF
 
@@ -132,3 +136,36 @@ def test_unrecorded_task_not_duplicated(
             .where(Gift.status == ledger.SENT, Gift.crm_task_id.is_(None))
         )
     assert unlinked == 0
+
+
+def test_migration_keeps_sent_tasks_written_before(tmp_path: Path) -> None:
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+        connection.execute(
+            text(
+                "INSERT INTO contracts (id, account_id, name, signed_on, status, first_seen_at, "
+                "system_modstamp, synced_at) VALUES ('006000000000001AAA', "
+                "'001000000000001AAA', 'Acme', :signed_on, 'won', :at, :at, :at)"
+            ),
+            {"signed_on": AS_OF.date(), "at": AS_OF},
+        )
+        for gift_id, task_id in (("g-written", "00T000000000001AAA"), ("g-unwritten", None)):
+            connection.execute(
+                text(
+                    "INSERT INTO gifts (id, contract_id, stage, account_id, status, due_at, "
+                    "window_ends_at, budget_min, budget_max, currency, crm_task_id, attempts, "
+                    "sent_at, created_at, updated_at, transfer_of_value) VALUES (:id, "
+                    "'006000000000001AAA', :stage, '001000000000001AAA', 'sent', :at, :at, 50, "
+                    "100, 'USD', :task_id, 1, :at, :at, :at, false)"
+                ),
+                {"id": gift_id, "stage": gift_id, "task_id": task_id, "at": AS_OF},
+            )
+    migrate(engine)
+
+    missing = missing_activities(engine)
+    engine.dispose()
+    assert [activity.gift_id for activity in missing] == ["g-unwritten"]
