@@ -67,7 +67,7 @@ def pipeline(
         personalize(runtime, moment)
         dispatch_due(runtime, moment, backfill, 500, write_back)
         cancel_orders(runtime, moment)
-        track(runtime, moment)
+        track(runtime, moment, write_back)
         report = cohort_report(runtime, moment)
         return {
             "synced": synced,
