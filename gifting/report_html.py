@@ -251,6 +251,4 @@ _UNMAPPED_NOTES = {
 
 def _advocacy_note(unmapped: list[str]) -> str:
     """Name each optional outcome the field mapping leaves out, so a dash is not read as zero."""
-    return " ".join(
-        f"{_UNMAPPED_NOTES[kind]} in config/salesforce.yaml." for kind in unmapped
-    )
+    return " ".join(f"{_UNMAPPED_NOTES[kind]} in config/salesforce.yaml." for kind in unmapped)

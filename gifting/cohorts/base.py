@@ -89,7 +89,11 @@ _NUMERIC_COLUMNS = [
     "transfer_of_value_spend",
 ]
 _COUNT_COLUMNS = ["replies", "meetings", "support_cases", "transfers_of_value"]
-_OPTIONAL_OUTCOMES = {"renewal": "renewals", "testimonial": "testimonial", "case_study": "case_study"}
+_OPTIONAL_OUTCOMES = {
+    "renewal": "renewals",
+    "testimonial": "testimonial",
+    "case_study": "case_study",
+}
 MEETING_KINDS = tuple(sorted(set(EVENT_KINDS.values())))
 """Activity kinds of Salesforce Events (meetings, kickoffs, go-lives, QBRs): meetings held."""
 

@@ -122,7 +122,9 @@ def _share_effects(
     }
     for column in PARTICIPATION_COLUMNS:
         effects[f"{column}_rate_diff"] = share_difference(
-            participation_inputs(gifted, column), participation_inputs(holdout, column), **resampling
+            participation_inputs(gifted, column),
+            participation_inputs(holdout, column),
+            **resampling,
         )
     return effects
 

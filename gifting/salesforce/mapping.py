@@ -264,9 +264,14 @@ def map_account_outcomes(record: Record, synced_at: datetime, fields: FieldMappi
                 "occurred_on": parse_date(record.get(fields.account.non_renewal_date)),
             }
         )
-    for kind, field in (("testimonial", fields.account.testimonial), ("case_study", fields.account.case_study)):
+    for kind, field in (
+        ("testimonial", fields.account.testimonial),
+        ("case_study", fields.account.case_study),
+    ):
         if field is not None:
-            rows.append(_participation(base, f"{kind}:{account_id}", kind, record.get(field), field))
+            rows.append(
+                _participation(base, f"{kind}:{account_id}", kind, record.get(field), field)
+            )
     for kind, field in (("nps", fields.account.nps), ("referral", fields.account.referrals)):
         value = mapped(record, field)
         if value is not None:
@@ -291,7 +296,13 @@ def _participation(base: Record, row_id: str, kind: str, value: object, field: s
     if isinstance(value, str) and value.casefold() in {"true", "false"}:
         value = value.casefold() == "true"  # Bulk API CSV sends checkboxes as text
     if value is None or isinstance(value, bool):
-        return {**base, "id": row_id, "kind": kind, "occurred_on": None, "score": float(bool(value))}
+        return {
+            **base,
+            "id": row_id,
+            "kind": kind,
+            "occurred_on": None,
+            "score": float(bool(value)),
+        }
     try:
         occurred_on = parse_date(value)  # type: ignore[arg-type]
     except (DataQualityError, TypeError) as error:
