@@ -1,9 +1,9 @@
 """Account-level bootstrap of a difference in shares, gifted minus holdout.
 
 Each account falls into one of three classes: not eligible, an eligible miss, an eligible hit.
-Drawing n accounts of an arm with replacement draws the class counts from a multinomial with the
-arm's class shares, so one resample costs one multinomial draw per arm, whatever the arm size,
-and gives exactly the distribution of resampling whole accounts.
+Drawing n accounts of an arm with replacement gives class counts from a multinomial with the
+arm's class shares. One resample is therefore one multinomial draw per arm, whatever the arm
+size, with exactly the distribution of resampling whole accounts.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ def share_difference(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
 ) -> Estimate:
-    """Estimate gifted minus holdout share of hits among eligible accounts, with a percentile
-    95 % bootstrap interval that resamples accounts within each arm.
+    """Estimate gifted minus holdout share of hits among eligible accounts, with a 95 % interval.
 
-    n is the accounts of both arms. The value is None when a share is undefined (unmeasured, or
-    no eligible account); the interval is None when fewer than ``MIN_FINITE_SHARE`` of the
-    resamples give a defined difference.
+    The interval is the percentile bootstrap that resamples accounts within each arm.
+
+    n is the accounts of both arms. The value is None when a share is undefined: the outcome is
+    not measured or no account is eligible. The interval is None when fewer than
+    ``MIN_FINITE_SHARE`` of the resamples give a defined difference.
     """
     if gifted is None or holdout is None:
         return Estimate(None, 0)

@@ -238,8 +238,8 @@ NOTICE_SHARE = 0.5
 def draw_advocacy(seed: int, story: AccountStory) -> dict[str, date | None]:
     """Draw the Account's non-renewal notice, testimonial and case-study dates.
 
-    A generator of its own per account draws them, so adding these fields left every other
-    record of a seed unchanged. Testimonials need 120 days of tenure and case studies 180.
+    A generator of its own per account draws them, so these fields leave every other record of
+    a seed as it was before they existed. Testimonials need 120 days of tenure, case studies 180.
     """
     rng = random.Random(f"{seed}:advocacy:{story.index}")
     gifted = story.arm == "gifted"

@@ -96,7 +96,8 @@ def test_outcomes_from_sync(
     notice = _account_field(sample_org, "Non_Renewal_Date__c")
     testimonial = _account_field(sample_org, "Testimonial_Date__c")
     case_study = _account_field(sample_org, "Case_Study_Date__c")
-    assert any(notice.values()) and any(testimonial.values())
+    assert any(notice.values())
+    assert any(testimonial.values())
     for account, signed_on in signed.items():
         ends = [day for day in (churn[account], notice[account]) if day is not None]
         row = base.loc[account]
@@ -136,7 +137,8 @@ def test_unmapped_outcomes_left_out(
     result = build_report(engine, AS_OF, tmp_path, options=options)
 
     rows = result.metrics[result.metrics["metric"].isin(["testimonial_rate", "case_study_rate"])]
-    assert (rows["n"] == 0).all() and rows["value"].isna().all()
+    assert (rows["n"] == 0).all()
+    assert rows["value"].isna().all()
     renewal = result.metrics[result.metrics["metric"] == "renewal_rate"]
     assert renewal["n"].sum() > 0
     html = result.html_path.read_text(encoding="utf-8")
