@@ -93,6 +93,9 @@ counts per arm equal in the base table and the metric rows, gift spend equal to 
 {% endfor %}
 {{ table(outcome_rows, outcome_headers) }}
 <h2>Renewals, testimonials and case studies</h2>
+{% for alt, png in advocacy_pngs %}
+<img alt="{{ alt }}" src="data:image/png;base64,{{ png }}">
+{% endfor %}
 {{ table(advocacy_rows, advocacy_headers) }}
 <p>The renewal rate counts accounts whose renewal is decided: they won a renewal deal
 (opportunity.renewal_types) or ended by churn or notice not to renew, whichever came first. An
@@ -172,6 +175,7 @@ def render_report_html(
         outcome_pngs=_outcome_pngs(metrics) if has_accounts else [],
         outcome_headers=["arm", "accounts", *OUTCOME_METRICS],
         outcome_rows=arm_rows(overall, OUTCOME_METRICS),
+        advocacy_pngs=_advocacy_pngs(metrics) if has_accounts else [],
         advocacy_headers=["arm", "accounts", *ADVOCACY_METRICS],
         advocacy_rows=arm_rows(overall, ADVOCACY_METRICS),
         advocacy_note=_advocacy_note(summary.get("unmapped_outcomes", [])),
@@ -202,6 +206,15 @@ def _outcome_pngs(metrics: pd.DataFrame) -> list[tuple[str, str]]:
     plots = [
         ("Expansion within 365 days by arm", "expansion_rate_365", "share expanded in 365 days"),
         ("Mean NPS answer by arm", "avg_nps", "mean NPS answer (0–10)"),
+    ]
+    pngs = [(alt, arm_comparison_png(metrics, metric, label)) for alt, metric, label in plots]
+    return [(alt, png) for alt, png in pngs if png is not None]
+
+
+def _advocacy_pngs(metrics: pd.DataFrame) -> list[tuple[str, str]]:
+    plots = [
+        ("Renewal rate by arm", "renewal_rate", "share of decided accounts renewed"),
+        ("Testimonial rate by arm", "testimonial_rate", "share that gave a testimonial"),
     ]
     pngs = [(alt, arm_comparison_png(metrics, metric, label)) for alt, metric, label in plots]
     return [(alt, png) for alt, png in pngs if png is not None]

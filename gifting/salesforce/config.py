@@ -84,6 +84,8 @@ class AccountConfig(_Section):
     nps: ApiName | None = "NPS_Score__c"
     referrals: ApiName | None = "Referrals__c"
     # Outcomes many orgs do not track, so unmapped by default; the report then leaves them out.
+    # NOTE: read from Account only; an org that keeps the notice on Contract needs a Contract
+    # sync that runs whatever the trigger object is, which does not exist yet.
     non_renewal_date: ApiName | None = None  # date: the customer gave notice not to renew
     testimonial: ApiName | None = None  # checkbox or date: the customer gave a testimonial
     case_study: ApiName | None = None  # checkbox or date: a case study about it was published

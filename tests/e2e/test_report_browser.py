@@ -203,6 +203,7 @@ def _image(probe: dict[str, Any], alt: str) -> dict[str, Any]:
         "Kaplan–Meier retention by arm",
         "Expansion within 365 days by arm",
         "Mean NPS answer by arm",
+        "Renewal rate by arm",
         "Engagement per 30 days by arm",
         "ROI breakdown per gifted account",
     ],
