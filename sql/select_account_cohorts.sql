@@ -11,8 +11,8 @@
 --                  case, from engagement.reply_task_types in config/salesforce.yaml).
 --   meeting_kinds  activity kinds that record a meeting (the Event kinds).
 --
--- Survival ends at the earlier of the churn date and the non-renewal date; the caller takes
--- the earlier one. Renewals count won renewal deals closed after the first signing day.
+-- The caller ends survival at the earlier of churned_on and non_renewed_on. Renewals count won
+-- renewal deals closed after the first signing day.
 --
 -- Engagement counts activities and cases from the signing day on, so the sales cycle before
 -- the contract does not count as engagement with the customer.
