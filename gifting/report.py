@@ -41,6 +41,9 @@ EFFECT_METRICS = (
     "expansion_rate_365_diff",
     "avg_nps_diff",
     "referrals_per_account_diff",
+    "renewal_rate_diff",
+    "testimonial_rate_diff",
+    "case_study_rate_diff",
     "replies_per_30d_diff",
     "meetings_per_30d_diff",
     "support_cases_per_30d_diff",
@@ -94,8 +97,9 @@ def build_report(
     output_dir.mkdir(parents=True, exist_ok=True)
     csv_path = output_dir / CSV_NAME
     metrics.to_csv(csv_path, index=False, date_format="%Y-%m-%dT%H:%M:%S")
-    resamples = (options or AnalysisOptions()).bootstrap_resamples
-    summary = summarize_metrics(metrics, checks, resamples)
+    options = options or AnalysisOptions()
+    summary = summarize_metrics(metrics, checks, options.bootstrap_resamples)
+    summary["unmapped_outcomes"] = list(options.unmapped_outcomes)
     html_path = output_dir / HTML_NAME
     html_path.write_text(render_report_html(accounts, metrics, summary, stamp), encoding="utf-8")
     logger.info("wrote cohort report for %s accounts to %s", len(accounts), output_dir)
@@ -155,10 +159,36 @@ def _value_or_none(value: object) -> float | None:
     return None if pd.isna(value) else float(value)  # type: ignore[arg-type]
 
 
+SPEND_METRICS = (
+    "gift_spend_total",
+    "transfers_of_value",
+    "transfer_of_value_spend",
+)
+
+
+def spend_rows(metrics: pd.DataFrame) -> list[dict[str, Any]]:
+    """Return one row per cohort × arm with gift spend and transfers of value, for an artifact."""
+    selected = metrics[metrics["metric"].isin(SPEND_METRICS)]
+    if selected.empty:
+        return []
+    wide = selected.pivot_table(
+        index=["cohort", "arm"], columns="metric", values="value", aggfunc="first", dropna=False
+    )
+    rows = []
+    for (cohort, arm), values in wide.iterrows():
+        row: dict[str, Any] = {"cohort": cohort, "arm": arm}
+        row.update({metric: _value_or_none(values.get(metric)) for metric in SPEND_METRICS})
+        rows.append(row)
+    return rows
+
+
 MARKDOWN_EFFECTS = {
     "retention_365_diff": "Retention at 365 days",
     "expansion_rate_365_diff": "Expansion within 365 days",
     "avg_nps_diff": "Mean NPS answer",
+    "renewal_rate_diff": "Renewal rate",
+    "testimonial_rate_diff": "Testimonial rate",
+    "case_study_rate_diff": "Case-study rate",
     "meetings_per_30d_diff": "Meetings held per 30 days",
     "support_cases_per_30d_diff": "Support cases per 30 days",
     "roi": "ROI (estimate)",

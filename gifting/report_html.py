@@ -32,7 +32,13 @@ OUTCOME_METRICS = [
     "avg_nps",
     "referral_rate",
     "referrals_per_account",
+]
+ADVOCACY_METRICS = ["renewal_rate", "testimonial_rate", "case_study_rate"]
+SPEND_METRICS = [
+    "gift_spend_total",
     "gift_spend_per_account",
+    "transfers_of_value",
+    "transfer_of_value_spend",
 ]
 ENGAGEMENT_METRICS = [
     "replies_per_30d",
@@ -86,6 +92,21 @@ counts per arm equal in the base table and the metric rows, gift spend equal to 
 <img alt="{{ alt }}" src="data:image/png;base64,{{ png }}">
 {% endfor %}
 {{ table(outcome_rows, outcome_headers) }}
+<h2>Renewals, testimonials and case studies</h2>
+{% for alt, png in advocacy_pngs %}
+<img alt="{{ alt }}" src="data:image/png;base64,{{ png }}">
+{% endfor %}
+{{ table(advocacy_rows, advocacy_headers) }}
+<p>The renewal rate counts accounts whose renewal is decided: they won a renewal deal
+(opportunity.renewal_types) or ended by churn or notice not to renew, whichever came first. An
+account that renewed and later ended counts as not renewed. Testimonial and case-study rates
+are shares of all accounts. {{ advocacy_note }}</p>
+{{ table(advocacy_cohort_rows, advocacy_cohort_headers) }}
+<h2>Gift spend and transfers of value</h2>
+{{ table(spend_rows, spend_headers) }}
+<p>Transfers of value are sent gifts to healthcare professionals that must be disclosed; their
+count and spend are part of the gift spend.</p>
+{{ table(spend_cohort_rows, spend_cohort_headers) }}
 <h2>Engagement per 30 days as a customer</h2>
 {% if engagement_png %}
 <img alt="Engagement per 30 days by arm" src="data:image/png;base64,{{ engagement_png }}">
@@ -154,6 +175,16 @@ def render_report_html(
         outcome_pngs=_outcome_pngs(metrics) if has_accounts else [],
         outcome_headers=["arm", "accounts", *OUTCOME_METRICS],
         outcome_rows=arm_rows(overall, OUTCOME_METRICS),
+        advocacy_pngs=_advocacy_pngs(metrics) if has_accounts else [],
+        advocacy_headers=["arm", "accounts", *ADVOCACY_METRICS],
+        advocacy_rows=arm_rows(overall, ADVOCACY_METRICS),
+        advocacy_note=_advocacy_note(summary.get("unmapped_outcomes", [])),
+        advocacy_cohort_headers=["cohort", "arm", "accounts", *ADVOCACY_METRICS],
+        advocacy_cohort_rows=cohort_rows(metrics, ADVOCACY_METRICS),
+        spend_headers=["arm", "accounts", *SPEND_METRICS],
+        spend_rows=arm_rows(overall, SPEND_METRICS),
+        spend_cohort_headers=["cohort", "arm", "accounts", *SPEND_METRICS],
+        spend_cohort_rows=cohort_rows(metrics, SPEND_METRICS),
         engagement_png=engagement_png(metrics) if has_accounts else None,
         engagement_headers=["arm", "accounts", *ENGAGEMENT_METRICS],
         engagement_rows=arm_rows(overall, ENGAGEMENT_METRICS),
@@ -175,6 +206,15 @@ def _outcome_pngs(metrics: pd.DataFrame) -> list[tuple[str, str]]:
     plots = [
         ("Expansion within 365 days by arm", "expansion_rate_365", "share expanded in 365 days"),
         ("Mean NPS answer by arm", "avg_nps", "mean NPS answer (0–10)"),
+    ]
+    pngs = [(alt, arm_comparison_png(metrics, metric, label)) for alt, metric, label in plots]
+    return [(alt, png) for alt, png in pngs if png is not None]
+
+
+def _advocacy_pngs(metrics: pd.DataFrame) -> list[tuple[str, str]]:
+    plots = [
+        ("Renewal rate by arm", "renewal_rate", "share of decided accounts renewed"),
+        ("Testimonial rate by arm", "testimonial_rate", "share that gave a testimonial"),
     ]
     pngs = [(alt, arm_comparison_png(metrics, metric, label)) for alt, metric, label in plots]
     return [(alt, png) for alt, png in pngs if png is not None]
@@ -213,3 +253,15 @@ def _usage_note(overall: pd.DataFrame) -> str:
         "Product usage is not measured, because no usage table is set under report.usage in "
         "config/program.yaml."
     )
+
+
+_UNMAPPED_NOTES = {
+    "renewal": "Renewals are not measured, because opportunity.renewal_types is empty",
+    "testimonial": "Testimonials are not measured, because account.testimonial is null",
+    "case_study": "Case studies are not measured, because account.case_study is null",
+}
+
+
+def _advocacy_note(unmapped: list[str]) -> str:
+    """Name each optional outcome the field mapping leaves out, so a dash is not read as zero."""
+    return " ".join(f"{_UNMAPPED_NOTES[kind]} in config/salesforce.yaml." for kind in unmapped)

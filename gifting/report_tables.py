@@ -8,9 +8,16 @@ from gifting.cohorts.arms import ALL_COHORTS, ARMS, GIFTED, HOLDOUT, NOT_GIFTED,
 from gifting.cohorts.landmark import LANDMARK_DAYS
 from gifting.cohorts.metrics import RATE_METRICS
 
-DIFFERENCE_SHARES = {"retention_365_diff", "expansion_rate_365_diff"}
+DIFFERENCE_SHARES = {
+    "retention_365_diff",
+    "expansion_rate_365_diff",
+    "renewal_rate_diff",
+    "testimonial_rate_diff",
+    "case_study_rate_diff",
+}
 PERCENT_METRICS = RATE_METRICS - {"logrank_p", "srm_p"} | DIFFERENCE_SHARES
 DAY_METRICS = {"rmst_365", "rmst_365_diff", "median_days_to_expansion"}
+COUNT_METRICS = {"transfers_of_value"}
 
 EFFECT_LABELS = [
     ("retention_365_diff", "retention at 365 days (Greenwood interval)"),
@@ -19,6 +26,9 @@ EFFECT_LABELS = [
     ("expansion_rate_365_diff", "expansion within 365 days (bootstrap interval)"),
     ("avg_nps_diff", "mean NPS answer (bootstrap interval)"),
     ("referrals_per_account_diff", "referrals per account (bootstrap interval)"),
+    ("renewal_rate_diff", "renewal rate of decided accounts (bootstrap interval)"),
+    ("testimonial_rate_diff", "share that gave a testimonial (bootstrap interval)"),
+    ("case_study_rate_diff", "share with a published case study (bootstrap interval)"),
     ("replies_per_30d_diff", "replies per 30 days as a customer"),
     ("meetings_per_30d_diff", "meetings held per 30 days as a customer"),
     ("support_cases_per_30d_diff", "support cases per 30 days as a customer"),
@@ -126,4 +136,6 @@ def _format_number(value: float, metric: str) -> str:
         return f"{value:.1%}"
     if metric in DAY_METRICS:
         return f"{value:,.1f} d"
+    if metric in COUNT_METRICS:
+        return f"{value:,.0f}"
     return f"{value:,.2f}"

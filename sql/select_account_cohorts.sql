@@ -11,6 +11,9 @@
 --                  case, from engagement.reply_task_types in config/salesforce.yaml).
 --   meeting_kinds  activity kinds that record a meeting (the Event kinds).
 --
+-- The caller ends survival at the earlier of churned_on and non_renewed_on. Renewals count won
+-- renewal deals closed after the first signing day.
+--
 -- Engagement counts activities and cases from the signing day on, so the sales cycle before
 -- the contract does not count as engagement with the customer.
 --
@@ -146,6 +149,70 @@ support_cases as (
 
 ),
 
+non_renewals as (
+
+    select
+        outcomes.account_id,
+        min(outcomes.occurred_on) as non_renewed_on
+    from outcomes
+    inner join signings
+        on signings.account_id = outcomes.account_id
+    where outcomes.kind = 'non_renewal'
+      and outcomes.occurred_on >= signings.signed_on
+      and outcomes.occurred_on <= :as_of_date
+    group by outcomes.account_id
+
+),
+
+renewals as (
+
+    select
+        outcomes.account_id,
+        count(*) as renewals
+    from outcomes
+    inner join signings
+        on signings.account_id = outcomes.account_id
+    where outcomes.kind = 'renewal'
+      and outcomes.occurred_on > signings.signed_on
+      and outcomes.occurred_on <= :as_of_date
+    group by outcomes.account_id
+
+),
+
+-- A checkbox has no date, so an undated testimonial or case study counts whenever it was given.
+advocacy as (
+
+    select
+        outcomes.account_id,
+        max(case when outcomes.kind = 'testimonial' then 1 else 0 end) as testimonial,
+        max(case when outcomes.kind = 'case_study' then 1 else 0 end) as case_study
+    from outcomes
+    inner join signings
+        on signings.account_id = outcomes.account_id
+    where outcomes.kind in ('testimonial', 'case_study')
+      and outcomes.score > 0
+      and (
+          outcomes.occurred_on is null
+          or (outcomes.occurred_on >= signings.signed_on and outcomes.occurred_on <= :as_of_date)
+      )
+    group by outcomes.account_id
+
+),
+
+transfers as (
+
+    select
+        account_id,
+        count(*) as transfers_of_value,
+        sum(price) as transfer_of_value_spend
+    from gifts
+    where status in ('sent', 'delivered')
+      and transfer_of_value = true
+      and (sent_at is null or sent_at <= :as_of)
+    group by account_id
+
+),
+
 final as (
 
     select
@@ -163,7 +230,13 @@ final as (
         coalesce(referrals.referrals, 0) as referrals,
         coalesce(engagement.replies, 0) as replies,
         coalesce(engagement.meetings, 0) as meetings,
-        coalesce(support_cases.support_cases, 0) as support_cases
+        coalesce(support_cases.support_cases, 0) as support_cases,
+        non_renewals.non_renewed_on,
+        coalesce(renewals.renewals, 0) as renewals,
+        coalesce(advocacy.testimonial, 0) as testimonial,
+        coalesce(advocacy.case_study, 0) as case_study,
+        coalesce(transfers.transfers_of_value, 0) as transfers_of_value,
+        coalesce(transfers.transfer_of_value_spend, 0) as transfer_of_value_spend
     from signings
     left join accounts
         on accounts.id = signings.account_id
@@ -181,6 +254,14 @@ final as (
         on engagement.account_id = signings.account_id
     left join support_cases
         on support_cases.account_id = signings.account_id
+    left join non_renewals
+        on non_renewals.account_id = signings.account_id
+    left join renewals
+        on renewals.account_id = signings.account_id
+    left join advocacy
+        on advocacy.account_id = signings.account_id
+    left join transfers
+        on transfers.account_id = signings.account_id
     order by signings.account_id
 
 )

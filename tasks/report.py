@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from gifting.cohorts.program import AnalysisOptions
-from gifting.report import build_report, report_markdown
+from gifting.report import build_report, report_markdown, spend_rows
 from gifting.runtime import Runtime
 from tasks.policy import retry_transient
 
@@ -28,6 +28,7 @@ def cohort_report(runtime: Runtime, as_of: datetime) -> dict[str, object]:
         holdout_share=runtime.program.holdout.share,
         reply_kinds=runtime.salesforce_mapping.engagement.reply_kinds,
         usage=runtime.program.report.usage,
+        unmapped_outcomes=runtime.salesforce_mapping.unmapped_outcomes,
     )
     result = build_report(runtime.engine, as_of, runtime.report_dir, options=options)
     accounts = result.summary.get("accounts", {})
@@ -47,6 +48,13 @@ def cohort_report(runtime: Runtime, as_of: datetime) -> dict[str, object]:
             key="cohort-effects",
             table=effects,
             description="Gifted minus holdout effects with 95 % intervals, and the ROI",
+        )
+    spend = spend_rows(result.metrics)
+    if spend:
+        create_table_artifact(
+            key="cohort-spend",
+            table=spend,
+            description="Gift spend and transfers of value per signing cohort and arm",
         )
     create_markdown_artifact(
         key="cohort-report",

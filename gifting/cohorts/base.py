@@ -58,8 +58,19 @@ ACCOUNT_COLUMNS = [
     "meetings",
     "support_cases",
     "usage",
+    "renewals",
+    "testimonial",
+    "case_study",
+    "transfers_of_value",
+    "transfer_of_value_spend",
 ]
 """Columns of the account base table, one row per account with a won contract.
+
+``churned`` and ``duration_days`` end at the earlier of the churn date and the non-renewal date.
+``renewals`` counts won renewal deals after signing; ``testimonial`` and ``case_study`` are 1
+when the account took part. Each of the three is NaN for every account when the field mapping
+leaves it out (``AnalysisOptions.unmapped_outcomes``). ``transfers_of_value`` and
+``transfer_of_value_spend`` count and sum the sent gifts marked as transfers of value.
 
 ``replies``, ``meetings`` and ``support_cases`` count activities and cases from signing to the
 report time. ``usage`` sums the configured usage table over the same days, and is NaN for every
@@ -69,8 +80,20 @@ planning has not seen yet, which were never randomized. ``first_expansion_days``
 when there was none (or its send time is unknown).
 """
 
-_NUMERIC_COLUMNS = ["contract_amount", "gift_spend", "expansion_amount", "nps", "referrals"]
-_COUNT_COLUMNS = ["replies", "meetings", "support_cases"]
+_NUMERIC_COLUMNS = [
+    "contract_amount",
+    "gift_spend",
+    "expansion_amount",
+    "nps",
+    "referrals",
+    "transfer_of_value_spend",
+]
+_COUNT_COLUMNS = ["replies", "meetings", "support_cases", "transfers_of_value"]
+_OPTIONAL_OUTCOMES = {
+    "renewal": "renewals",
+    "testimonial": "testimonial",
+    "case_study": "case_study",
+}
 MEETING_KINDS = tuple(sorted(set(EVENT_KINDS.values())))
 """Activity kinds of Salesforce Events (meetings, kickoffs, go-lives, QBRs): meetings held."""
 
@@ -103,6 +126,8 @@ def load_account_cohorts(
             usage = _usage_totals(connection, options.usage, stamp)
             raw["usage"] = raw["account_id"].map(usage).fillna(0.0)
     frame = _derive_columns(raw, stamp)
+    for outcome in options.unmapped_outcomes:
+        frame[_OPTIONAL_OUTCOMES[outcome]] = float("nan")
     logger.info("loaded %s signed accounts as of %s", len(frame), stamp)
     return frame
 
@@ -114,7 +139,10 @@ def _derive_columns(raw: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     as_of_day = pd.Timestamp(as_of.date())
     # SQLite returns ISO 8601 text (with or without microseconds), PostgreSQL date objects.
     signed_on = pd.to_datetime(raw["signed_on"], format="ISO8601")
+    # Notice not to renew ends the account as a customer just as churn does: the earlier counts.
     churned_on = pd.to_datetime(raw["churned_on"], format="ISO8601")
+    non_renewed_on = pd.to_datetime(raw["non_renewed_on"], format="ISO8601")
+    churned_on = churned_on.mask(churned_on.isna() | (non_renewed_on < churned_on), non_renewed_on)
     first_expansion_on = pd.to_datetime(raw["first_expansion_on"], format="ISO8601")
     frame = raw[["account_id"]].copy()
     # numpy formats month precision as YYYY-MM far faster than strftime on a million rows.
@@ -136,6 +164,8 @@ def _derive_columns(raw: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
         frame[column] = pd.to_numeric(raw[column], errors="coerce").astype(float)
     for column in _COUNT_COLUMNS:
         frame[column] = raw[column].astype(int)
+    for column in _OPTIONAL_OUTCOMES.values():
+        frame[column] = pd.to_numeric(raw[column], errors="coerce").astype(float)
     usage = raw["usage"] if "usage" in raw else pd.Series(float("nan"), index=raw.index)
     frame["usage"] = pd.to_numeric(usage, errors="coerce").astype(float)
     return frame[ACCOUNT_COLUMNS]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from gifting.cohorts.survival import (
@@ -205,3 +206,55 @@ def rate_per_period(accounts: pd.DataFrame, column: str) -> RatePerPeriod | None
     variance = float((residuals**2).sum()) * n / max(n - 1, 1) / total_days**2
     scale = ENGAGEMENT_PERIOD_DAYS
     return RatePerPeriod(rate * scale, variance * scale**2, n)
+
+
+PARTICIPATION_COLUMNS = ("testimonial", "case_study")
+"""Base-table columns that are 1 when an account took part, NaN when the org does not track it."""
+
+
+@dataclass(frozen=True)
+class ShareInputs:
+    """Per account: whether it counts toward a share (``eligible``) and whether it is a hit."""
+
+    eligible: np.ndarray
+    hits: np.ndarray
+
+
+def renewal_inputs(accounts: pd.DataFrame) -> ShareInputs | None:
+    """Mark the accounts whose renewal is decided, and those that renewed and stayed.
+
+    An account is decided once it won a renewal deal or ended (churned or gave notice not to
+    renew). It counts as renewed when it won a renewal and has not ended since, so an account
+    that renewed once and then left counts as not renewed. Returns None when renewals are not
+    measured (the column is missing or all NaN).
+    """
+    if "renewals" not in accounts or not accounts["renewals"].notna().any():
+        return None
+    renewed = pd.to_numeric(accounts["renewals"], errors="coerce").fillna(0).to_numpy() > 0
+    ended = accounts["churned"].to_numpy(dtype=float) > 0
+    return ShareInputs(eligible=renewed | ended, hits=renewed & ~ended)
+
+
+def participation_inputs(accounts: pd.DataFrame, column: str) -> ShareInputs | None:
+    """Mark every account eligible and those with ``column`` set as hits; None if unmeasured."""
+    if column not in accounts or not accounts[column].notna().any():
+        return None
+    hits = pd.to_numeric(accounts[column], errors="coerce").fillna(0).to_numpy() > 0
+    return ShareInputs(eligible=np.ones(hits.size, dtype=bool), hits=hits)
+
+
+def share_of(inputs: ShareInputs | None) -> Estimate:
+    """Estimate the share of hits among eligible accounts; value None and n 0 when unmeasured."""
+    if inputs is None:
+        return Estimate(None, 0)
+    return proportion(int((inputs.hits & inputs.eligible).sum()), int(inputs.eligible.sum()))
+
+
+def renewal_rate(accounts: pd.DataFrame) -> Estimate:
+    """Estimate the share of decided accounts that renewed (see ``renewal_inputs``)."""
+    return share_of(renewal_inputs(accounts))
+
+
+def participation_rate(accounts: pd.DataFrame, column: str) -> Estimate:
+    """Estimate the share of accounts that gave a testimonial or a case study (``column``)."""
+    return share_of(participation_inputs(accounts, column))

@@ -26,6 +26,7 @@ from gifting.cohorts.arms import (
 from gifting.cohorts.estimators import (
     ENGAGEMENT_COLUMNS,
     EXPANSION_WINDOW_DAYS,
+    PARTICIPATION_COLUMNS,
     RETENTION_DAYS,
     Estimate,
     engagement_rate,
@@ -33,8 +34,10 @@ from gifting.cohorts.estimators import (
     expansion_rate,
     mean,
     median_days_to_expansion,
+    participation_rate,
     proportion,
     referral_rate,
+    renewal_rate,
     restricted_mean,
     retention,
     total,
@@ -54,6 +57,8 @@ RATE_METRICS = frozenset(
         "churn_rate",
         "expansion_rate_365",
         "referral_rate",
+        "renewal_rate",
+        *(f"{column}_rate" for column in PARTICIPATION_COLUMNS),
         "landmark_30_retention_365",
         "landmark_90_retention_365",
         "holdout_share",
@@ -105,10 +110,17 @@ def arm_metrics(accounts: pd.DataFrame) -> dict[str, Estimate]:
     metrics["referral_rate"] = referral_rate(accounts)
     # Each referral outcome's score counts the referrals it records.
     metrics["referrals_per_account"] = mean(accounts["referrals"])
+    metrics["renewal_rate"] = renewal_rate(accounts)
+    for column in PARTICIPATION_COLUMNS:
+        metrics[f"{column}_rate"] = participation_rate(accounts, column)
     for column in ENGAGEMENT_COLUMNS:
         metrics[f"{column}_per_30d"] = engagement_rate(accounts, column)
     metrics["gift_spend_per_account"] = mean(accounts["gift_spend"])
     metrics["gift_spend_total"] = total(accounts["gift_spend"])
+    for column in ("transfers_of_value", "transfer_of_value_spend"):
+        # Frames built before transfers of value were tracked lack the columns: none was sent.
+        values = accounts[column] if column in accounts else pd.Series(0.0, index=accounts.index)
+        metrics[column] = total(values)
     metrics["accounts"] = Estimate(float(n) if n else None, n)
     return metrics
 

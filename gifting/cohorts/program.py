@@ -16,10 +16,13 @@ from gifting.cohorts.bootstrap import (
 )
 from gifting.cohorts.estimators import (
     ENGAGEMENT_COLUMNS,
+    PARTICIPATION_COLUMNS,
     Estimate,
     expansion_amount,
     mean,
+    participation_inputs,
     proportion,
+    renewal_inputs,
 )
 from gifting.cohorts.randomized import (
     check_sample_ratio,
@@ -29,6 +32,7 @@ from gifting.cohorts.randomized import (
     rmst_difference,
 )
 from gifting.cohorts.roi import RoiBreakdown, roi_breakdown
+from gifting.cohorts.shares import share_difference
 from gifting.config import UsageTableConfig
 
 
@@ -46,6 +50,9 @@ class AnalysisOptions:
             in config/salesforce.yaml.
         usage: The product-usage table (``report.usage`` in config/program.yaml), or None to
             leave usage out.
+        unmapped_outcomes: Optional outcome kinds (``renewal``, ``testimonial``,
+            ``case_study``) that config/salesforce.yaml leaves out, so the report leaves out
+            their metrics; ``FieldMapping.unmapped_outcomes``.
     """
 
     holdout_share: float = 0.10
@@ -54,13 +61,15 @@ class AnalysisOptions:
     seed: int = 0
     reply_kinds: tuple[str, ...] = ("email",)
     usage: UsageTableConfig | None = None
+    unmapped_outcomes: tuple[str, ...] = ()
 
 
 def program_metrics(frame: pd.DataFrame, options: AnalysisOptions) -> dict[str, Estimate]:
     """Compare the gifted arm with the randomized holdout over all cohorts.
 
     Returns the retention and RMST differences, the log-rank p-value, the engagement rate
-    differences, bootstrap intervals for the expansion, NPS and referral uplifts and the ROI,
+    differences, bootstrap intervals for the expansion, NPS and referral uplifts, the renewal,
+    testimonial and case-study rate differences and the ROI,
     every ROI input and component (so a reader of the stored table can recompute it), and the
     sample-ratio check.
     """
@@ -75,6 +84,7 @@ def program_metrics(frame: pd.DataFrame, options: AnalysisOptions) -> dict[str, 
     for column in ENGAGEMENT_COLUMNS:
         metrics[f"{column}_per_30d_diff"] = engagement_rate_difference(gifted, holdout, column)
     metrics.update(_bootstrapped_effects(*samples, options, n))
+    metrics.update(_share_effects(gifted, holdout, options))
     metrics.update(_roi_rows(gifted, holdout, *samples, options))
     metrics.update(_sample_ratio_rows(frame, options.holdout_share))
     return metrics
@@ -98,6 +108,25 @@ def _bootstrapped_effects(
         value = None if pd.isna(point) else float(point)
         estimates[name] = Estimate(value, len(gifted) if name == "roi" else n, low, high)
     return estimates
+
+
+def _share_effects(
+    gifted: pd.DataFrame, holdout: pd.DataFrame, options: AnalysisOptions
+) -> dict[str, Estimate]:
+    """Bootstrap the renewal, testimonial and case-study rate differences by account."""
+    resampling = {"resamples": options.bootstrap_resamples, "seed": options.seed}
+    effects = {
+        "renewal_rate_diff": share_difference(
+            renewal_inputs(gifted), renewal_inputs(holdout), **resampling
+        )
+    }
+    for column in PARTICIPATION_COLUMNS:
+        effects[f"{column}_rate_diff"] = share_difference(
+            participation_inputs(gifted, column),
+            participation_inputs(holdout, column),
+            **resampling,
+        )
+    return effects
 
 
 def _roi_rows(

@@ -64,6 +64,18 @@ class RecipientConfig(_Section):
 class OpportunityConfig(_Section):
     type: ApiName = "Type"
     expansion_types: list[str] = Field(default=["Expansion"])
+    # A won deal of one of these types records a renewal; an empty list leaves renewals out.
+    renewal_types: list[str] = Field(default=["Renewal"])
+
+    @model_validator(mode="after")
+    def _check_disjoint_types(self) -> OpportunityConfig:
+        shared = sorted(set(self.expansion_types) & set(self.renewal_types))
+        if shared:
+            raise ValueError(
+                f"opportunity types {shared} are listed under both expansion_types and "
+                "renewal_types: a won deal counts as one or the other, so list each type once"
+            )
+        return self
 
 
 class AccountConfig(_Section):
@@ -71,6 +83,12 @@ class AccountConfig(_Section):
     churn_date: ApiName | None = "Churn_Date__c"
     nps: ApiName | None = "NPS_Score__c"
     referrals: ApiName | None = "Referrals__c"
+    # Outcomes many orgs do not track, so unmapped by default; the report then leaves them out.
+    # NOTE: read from Account only; an org that keeps the notice on Contract needs a Contract
+    # sync that runs whatever the trigger object is, which does not exist yet.
+    non_renewal_date: ApiName | None = None  # date: the customer gave notice not to renew
+    testimonial: ApiName | None = None  # checkbox or date: the customer gave a testimonial
+    case_study: ApiName | None = None  # checkbox or date: a case study about it was published
     # The account's own gift policy. Unmapped (null) fields put no restriction on its gifts.
     gift_policy_cap: ApiName | None = None
     no_gifts_policy: ApiName | None = None
@@ -144,6 +162,18 @@ class FieldMapping(_Section):
         """Return the file this mapping came from, for error messages."""
         return str(self._source) if self._source else f"config/{CONFIG_FILE}"
 
+    @property
+    def unmapped_outcomes(self) -> tuple[str, ...]:
+        """Return the optional outcome kinds this mapping cannot measure, for the report."""
+        unmapped = []
+        if not self.opportunity.renewal_types:
+            unmapped.append("renewal")
+        if self.account.testimonial is None:
+            unmapped.append("testimonial")
+        if self.account.case_study is None:
+            unmapped.append("case_study")
+        return tuple(unmapped)
+
     def entries(self, sobject: str) -> dict[str, str]:
         """Return the mapped fields read from ``sobject``, keyed by their YAML path."""
         sections: dict[str, BaseModel] = {}
@@ -202,6 +232,9 @@ _FIELD_KEYS: dict[str, tuple[str, ...]] = {
         "churn_date",
         "nps",
         "referrals",
+        "non_renewal_date",
+        "testimonial",
+        "case_study",
         "gift_policy_cap",
         "no_gifts_policy",
         "no_alcohol_policy",

@@ -47,13 +47,17 @@ def handle_opportunity(
     deal_type = record.get(fields.opportunity.type)
     if fields.trigger.object == "Opportunity" and deal_type in fields.trigger.opportunity_types:
         return handle_trigger(record, now, fields)
-    if deal_type not in fields.opportunity.expansion_types:
+    if deal_type in fields.opportunity.expansion_types:
+        kind = "expansion"
+    elif deal_type in fields.opportunity.renewal_types:
+        kind = "renewal"
+    else:
         return []
     if record.get("IsWon") and not record.get("IsDeleted"):
-        return [("outcomes", mapping.map_expansion(record, now))]
-    # A deal that was won and is now deleted or reopened must stop counting as an expansion.
+        return [("outcomes", mapping.map_expansion(record, now, kind))]
+    # A deal that was won and is now deleted or reopened must stop counting as an outcome.
     deal_id = mapping.salesforce_id(record, "Id", required=True)
-    return [(REMOVED_OUTCOMES, {"id": f"expansion:{deal_id}"})]
+    return [(REMOVED_OUTCOMES, {"id": f"{kind}:{deal_id}"})]
 
 
 HANDLERS: dict[str, Handler] = {

@@ -240,7 +240,8 @@ def _policy_cap(record: Record, field: str | None) -> Decimal | None:
 
 
 def map_account_outcomes(record: Record, synced_at: datetime, fields: FieldMapping) -> list[Record]:
-    """Return the outcome rows an Account carries: churn date, NPS and referrals."""
+    """Return the outcome rows an Account carries: churn and non-renewal dates, testimonial,
+    case study, NPS and referrals."""
     account_id = salesforce_id(record, "Id", required=True)
     base = {"account_id": account_id, "synced_at": synced_at, "amount": None}
     rows = [
@@ -252,6 +253,25 @@ def map_account_outcomes(record: Record, synced_at: datetime, fields: FieldMappi
             "occurred_on": parse_date(mapped(record, fields.account.churn_date)),
         }
     ]
+    # A mapped date outcome always gets a row, so clearing the field in Salesforce clears it.
+    if fields.account.non_renewal_date is not None:
+        rows.append(
+            {
+                **base,
+                "id": f"non_renewal:{account_id}",
+                "kind": "non_renewal",
+                "score": None,
+                "occurred_on": parse_date(record.get(fields.account.non_renewal_date)),
+            }
+        )
+    for kind, field in (
+        ("testimonial", fields.account.testimonial),
+        ("case_study", fields.account.case_study),
+    ):
+        if field is not None:
+            rows.append(
+                _participation(base, f"{kind}:{account_id}", kind, record.get(field), field)
+            )
     for kind, field in (("nps", fields.account.nps), ("referral", fields.account.referrals)):
         value = mapped(record, field)
         if value is not None:
@@ -265,6 +285,31 @@ def map_account_outcomes(record: Record, synced_at: datetime, fields: FieldMappi
                 }
             )
     return rows
+
+
+def _participation(base: Record, row_id: str, kind: str, value: object, field: str) -> Record:
+    """Map a checkbox or date field that records taking part (a testimonial, a case study).
+
+    A checked box or a date gives score 1; an unchecked box or a blank gives score 0, which the
+    report reads as not taken part. A checkbox has no date, so ``occurred_on`` stays null.
+    """
+    if isinstance(value, str) and value.casefold() in {"true", "false"}:
+        value = value.casefold() == "true"  # Bulk API CSV sends checkboxes as text
+    if value is None or isinstance(value, bool):
+        return {
+            **base,
+            "id": row_id,
+            "kind": kind,
+            "occurred_on": None,
+            "score": float(bool(value)),
+        }
+    try:
+        occurred_on = parse_date(value)  # type: ignore[arg-type]
+    except (DataQualityError, TypeError) as error:
+        raise DataQualityError(
+            f"invalid value {value!r} in {field}: expected a checkbox or a YYYY-MM-DD date"
+        ) from error
+    return {**base, "id": row_id, "kind": kind, "occurred_on": occurred_on, "score": 1.0}
 
 
 def parse_score(value: object, field: str | None) -> float:
@@ -346,11 +391,12 @@ def map_contract(record: Record, synced_at: datetime, fields: FieldMapping) -> R
     return row
 
 
-def map_expansion(record: Record, synced_at: datetime) -> Record:
+def map_expansion(record: Record, synced_at: datetime, kind: str = "expansion") -> Record:
+    """Map a won Opportunity that records an outcome: an ``expansion`` or a ``renewal``."""
     return {
-        "id": f"expansion:{salesforce_id(record, 'Id', required=True)}",
+        "id": f"{kind}:{salesforce_id(record, 'Id', required=True)}",
         "account_id": salesforce_id(record, "AccountId", required=True),
-        "kind": "expansion",
+        "kind": kind,
         "occurred_on": parse_date(record.get("CloseDate")),
         "amount": parse_amount(record.get("Amount")),
         "score": None,

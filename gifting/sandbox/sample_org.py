@@ -30,6 +30,13 @@ The true effect, with the default spec. Time is measured from the New Business C
   normal with mean 7.0 (+0.8 gifted, −1.5 churned) and SD 1.8, rounded and clipped to 0–10.
 * Referrals: accounts with at least 90 days of tenure refer with probability 0.10 (0.18 gifted),
   one referral or, three times in ten, two.
+* Renewals: a Renewal Opportunity is won on each contract anniversary the account reached, so
+  the renewal rate differs between arms only through churn.
+* ``Non_Renewal_Date__c``: half of the churned accounts gave notice 30–90 days before churning.
+* ``Testimonial_Date__c``: accounts with at least 120 days of tenure gave a testimonial with
+  probability 0.06 (0.12 gifted); ``Case_Study_Date__c``: at least 180 days, 0.02 (0.05
+  gifted). Neither field is mapped in the shipped config/salesforce.yaml; map
+  ``account.testimonial`` and ``account.case_study`` to them to see the effect in the report.
 
 The generator simulates the gifts' effect but sends no gifts and writes no gift records.
 """
@@ -47,7 +54,7 @@ from typing import Any, Literal
 from gifting.planning.holdout import is_holdout
 from gifting.sandbox.org import OrgStore
 from gifting.sandbox.sample_org_activity import build_cases, build_events, build_tasks
-from gifting.sandbox.sample_org_deals import Outcome, build_deals, draw_outcome
+from gifting.sandbox.sample_org_deals import Outcome, build_deals, draw_advocacy, draw_outcome
 from gifting.sandbox.sample_org_people import build_account, build_contacts, build_users, new_story
 from gifting.sandbox.sample_org_story import AccountStory, IdAllocator, Record
 
@@ -198,6 +205,12 @@ def _account_records(
         referrals=outcome.referrals,
         modified_at=_last_account_change(rng, story, outcome),
     )
+    advocacy = draw_advocacy(spec.seed, story)
+    account.update(advocacy)
+    if any(advocacy.values()):
+        latest = max(day for day in advocacy.values() if day is not None)
+        edited = story.at(random.Random(f"{spec.seed}:advocacy-edit:{index}"), latest)
+        account["SystemModstamp"] = max(account["SystemModstamp"], edited)
     yield "Account", account
     for sobject, records in (
         ("Contact", story.contacts),

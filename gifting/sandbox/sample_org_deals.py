@@ -225,3 +225,36 @@ def _role(
         "SystemModstamp": opportunity["CreatedDate"],
         "IsDeleted": False,
     }
+
+
+TESTIMONIAL_SHARE = 0.06
+TESTIMONIAL_GIFT_SHARE = 0.12
+CASE_STUDY_SHARE = 0.02
+CASE_STUDY_GIFT_SHARE = 0.05
+NOTICE_SHARE = 0.5
+"""Share of churned accounts that gave notice not to renew 30–90 days before they left."""
+
+
+def draw_advocacy(seed: int, story: AccountStory) -> dict[str, date | None]:
+    """Draw the Account's non-renewal notice, testimonial and case-study dates.
+
+    A generator of its own per account draws them, so these fields leave every other record of
+    a seed as it was before they existed. Testimonials need 120 days of tenure, case studies 180.
+    """
+    rng = random.Random(f"{seed}:advocacy:{story.index}")
+    gifted = story.arm == "gifted"
+    last_active = story.last_active
+    tenure_days = (last_active - story.close_date).days
+    notice = None
+    if story.churn_date is not None and rng.random() < NOTICE_SHARE:
+        earliest = story.close_date + timedelta(days=1)
+        notice = max(earliest, story.churn_date - timedelta(days=rng.randint(30, 90)))
+    dates: dict[str, date | None] = {"Non_Renewal_Date__c": notice}
+    for field, minimum, base, with_gift in (
+        ("Testimonial_Date__c", 120, TESTIMONIAL_SHARE, TESTIMONIAL_GIFT_SHARE),
+        ("Case_Study_Date__c", 180, CASE_STUDY_SHARE, CASE_STUDY_GIFT_SHARE),
+    ):
+        happened = tenure_days >= minimum and rng.random() < (with_gift if gifted else base)
+        first = story.close_date + timedelta(days=minimum)
+        dates[field] = story.day_between(rng, first, last_active) if happened else None
+    return dates

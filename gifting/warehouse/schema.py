@@ -151,8 +151,10 @@ class SupportCase(Base):
 class Outcome(Base):
     """One row per account × outcome kind × source record; key ``id``.
 
-    Kinds: ``churn`` (``occurred_on`` is the churn date), ``expansion`` (a won expansion deal, with
-    ``amount``), ``nps`` (``score``) and ``referral`` (``score`` counts referrals).
+    Kinds: ``churn`` and ``non_renewal`` (``occurred_on`` is the churn date or the day notice not
+    to renew was given), ``expansion`` and ``renewal`` (a won deal, with ``amount``), ``nps``
+    (``score``), ``referral`` (``score`` counts referrals), and ``testimonial`` and
+    ``case_study`` (``score`` 1 when the account took part, dated when the field is a date).
     """
 
     __tablename__ = "outcomes"

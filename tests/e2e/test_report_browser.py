@@ -203,6 +203,7 @@ def _image(probe: dict[str, Any], alt: str) -> dict[str, Any]:
         "Kaplan–Meier retention by arm",
         "Expansion within 365 days by arm",
         "Mean NPS answer by arm",
+        "Renewal rate by arm",
         "Engagement per 30 days by arm",
         "ROI breakdown per gifted account",
     ],
@@ -240,7 +241,14 @@ def test_report_tables_rendered(report_page: dict[str, Any]) -> None:
     assert by_first_header["cohort"]["rows"] == 12 * 3  # twelve signing months × three arms
     assert all(table["height"] > 0 for table in tables)
     headings = " | ".join(report_page["headings"])
-    for heading in ("Retention", "Engagement per 30 days", "ROI breakdown", "Landmark analysis"):
+    for heading in (
+        "Retention",
+        "Renewals, testimonials and case studies",
+        "Gift spend and transfers of value",
+        "Engagement per 30 days",
+        "ROI breakdown",
+        "Landmark analysis",
+    ):
         assert heading in headings
 
 
@@ -278,10 +286,11 @@ def test_artifacts_present_and_render(
 ) -> None:
     artifacts = _artifacts(report_run["flow_run_id"])
     by_key = {artifact.key: artifact for artifact in artifacts}
-    assert set(by_key) >= {"cohort-report", "cohort-retention", "cohort-effects"}
+    assert set(by_key) >= {"cohort-report", "cohort-retention", "cohort-effects", "cohort-spend"}
     assert by_key["cohort-report"].type == "markdown"
     assert by_key["cohort-retention"].type == "table"
     assert by_key["cohort-effects"].type == "table"
+    assert by_key["cohort-spend"].type == "table"
     assert report_run["result"]["html_path"] in by_key["cohort-report"].data
 
     folder = tmp_path_factory.mktemp("artifacts")
@@ -293,7 +302,7 @@ def test_artifacts_present_and_render(
     assert any(heading.startswith("Cohort report as of 2026-03-01") for heading in headings)
     tables = {tuple(table["headers"]): table for table in probe["tables"]}
     assert tables[("arm", "accounts")]["rows"] == 3  # the Markdown table of the summary
-    assert tables[("effect", "value", "95 % interval")]["rows"] == 6
+    assert tables[("effect", "value", "95 % interval")]["rows"] == 9
     retention = [table for table in probe["tables"] if table["headers"][:2] == ["arm", "accounts"]]
     assert any(table["rows"] == 3 and len(table["headers"]) > 2 for table in retention)
     effects = [table for table in probe["tables"] if table["headers"][:1] == ["effect"]]

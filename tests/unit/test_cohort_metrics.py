@@ -288,12 +288,17 @@ def test_empty_arm_has_rows_with_none(tiny_frame: pd.DataFrame) -> None:
         "avg_nps",
         "referral_rate",
         "referrals_per_account",
+        "renewal_rate",
+        "testimonial_rate",
+        "case_study_rate",
         "replies_per_30d",
         "meetings_per_30d",
         "support_cases_per_30d",
         "usage_per_30d",
         "gift_spend_per_account",
         "gift_spend_total",
+        "transfers_of_value",
+        "transfer_of_value_spend",
         "accounts",
         "landmark_30_retention_365",
         "landmark_90_retention_365",
@@ -307,7 +312,8 @@ def test_empty_holdout_arm_has_rows_with_none(tiny_frame: pd.DataFrame) -> None:
     metrics = compute_cohort_metrics(tiny_frame[tiny_frame["arm"] == "gifted"], AS_OF)
     rows = metrics[(metrics["arm"] == "holdout") & (metrics["cohort"] == ALL_COHORTS)]
 
-    assert len(rows) == 18  # 14 outcome rows and 4 engagement rows
+    # 14 outcome rows, 3 renewal and advocacy rows, 4 engagement rows and 2 transfer rows
+    assert len(rows) == 23
     assert (rows["n"] == 0).all()
     assert rows["value"].isna().all()
     assert (rows["n"] == 0).all()

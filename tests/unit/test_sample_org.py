@@ -47,6 +47,9 @@ EXPECTED_FIELDS: dict[str, set[str]] = {
         "Churn_Date__c",
         "NPS_Score__c",
         "Referrals__c",
+        "Non_Renewal_Date__c",
+        "Testimonial_Date__c",
+        "Case_Study_Date__c",
     },
     "Contact": {
         "AccountId",
