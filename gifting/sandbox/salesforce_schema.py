@@ -27,7 +27,9 @@ SYSTEM_FIELDS: dict[str, FieldType] = {
 # Salesforce sets these itself, so a create or update that names one is rejected.
 READ_ONLY_FIELDS = frozenset(SYSTEM_FIELDS)
 
-# Standard fields of the activity objects, which hold no records until the product writes some.
+# Standard fields of objects that may hold no records: the activity objects until the product
+# writes some, and the events and cases of an org loaded from an export without those files.
+# Salesforce has these columns whether or not a record uses them.
 STANDARD_FIELDS: dict[str, dict[str, FieldType]] = {
     "Task": {
         "Subject": "string",
@@ -44,10 +46,20 @@ STANDARD_FIELDS: dict[str, dict[str, FieldType]] = {
         "Type": "string",
         "Description": "string",
         "ActivityDate": "date",
+        "ActivityDateTime": "dateTime",
         "StartDateTime": "dateTime",
         "EndDateTime": "dateTime",
         "DurationInMinutes": "double",
         "WhatId": "string",
+    },
+    "Case": {
+        "Subject": "string",
+        "Status": "string",
+        "Priority": "string",
+        "Type": "string",
+        "Origin": "string",
+        "IsClosed": "boolean",
+        "ClosedDate": "dateTime",
     },
 }
 

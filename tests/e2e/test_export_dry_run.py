@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -207,3 +207,32 @@ def test_dry_run_sends_expected_gifts(
     recipients = {order["recipient"]["name"] for order in received}
     assert recipients >= HOSTILE_PEOPLE
     assert len(received) == len(expected) + len(capped)
+
+
+def test_export_of_required_files_only_syncs(
+    tmp_path: Path, config_without_review: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Event.csv, Case.csv and the other optional files may be absent: the sync still runs."""
+    export = tmp_path / "export"
+    export.mkdir()
+    for name in ("Account.csv", "Contact.csv", "Opportunity.csv", "OpportunityContactRole.csv"):
+        shutil.copy(EXPORT / name, export / name)
+    home = tmp_path / "home"
+    monkeypatch.setenv("GIFTING_HOME", str(home))
+    monkeypatch.setenv("GIFTING_DATABASE_URL", f"sqlite:///{tmp_path / 'warehouse.db'}")
+    monkeypatch.setenv("GIFTING_CONFIG_DIR", str(config_without_review))
+    loaded = CliRunner().invoke(app, ["sandbox", "load", str(export)], env={"COLUMNS": "200"})
+    assert loaded.exit_code == 0, loaded.output
+
+    catalog = load_catalog(config_without_review)
+    with running_sandboxes(home, catalog, now=NOW) as (connection, _salesforce, _vendor):
+        for name, value in connection.as_environment().items():
+            monkeypatch.setenv(name, value)
+        synced = CliRunner().invoke(app, ["sync"], env={"COLUMNS": "200"})
+
+    assert synced.exit_code == 0, synced.output
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    with engine.connect() as connection:
+        accounts = connection.scalar(select(func.count()).select_from(Account))
+    engine.dispose()
+    assert accounts == len(_rows("Account.csv"))
