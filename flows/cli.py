@@ -98,10 +98,15 @@ def _open_checked_runtime() -> Runtime:
 def run(
     accounts: Annotated[
         int,
-        typer.Option(help="Accounts in the sample org (sandbox only, unless an export is loaded)."),
+        typer.Option(
+            min=1, help="Accounts in the sample org (sandbox only, unless an export is loaded)."
+        ),
     ] = 300,
     replay_days: Annotated[
-        int, typer.Option(help="Days of history to replay against the sandbox; 0 plans as of now.")
+        int,
+        typer.Option(
+            min=0, help="Days of history to replay against the sandbox; 0 plans as of now."
+        ),
     ] = SAMPLE_HISTORY_DAYS,
 ) -> None:
     """Run the whole pipeline; without a configured org it starts both sandboxes first."""

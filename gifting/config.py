@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
@@ -26,12 +27,22 @@ from gifting.errors import ConfigurationError
 CATEGORIES = {"celebration", "gourmet", "premium", "useful", "branded", "experience", "donation"}
 
 
-class HoldoutConfig(BaseModel):
+class ConfigModel(BaseModel):
+    """Base of every config section: a key the model does not know is an error, not ignored.
+
+    A misspelt key such as ``monthly_budjet_usd`` would otherwise leave the real setting at its
+    default without a word.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class HoldoutConfig(ConfigModel):
     share: float = Field(0.10, ge=0.0, lt=1.0)
     salt: str = Field("gifting-holdout-v1", min_length=1)
 
 
-class StageConfig(BaseModel):
+class StageConfig(ConfigModel):
     """One milestone of the program, such as the day-7 ``first_week`` gift."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -59,7 +70,7 @@ class StageConfig(BaseModel):
         return value
 
 
-class ScheduleConfig(BaseModel):
+class ScheduleConfig(ConfigModel):
     """When gifts are due in the recipient's local time, and how long shipping takes."""
 
     business_hours_start: time = time(9, 0)
@@ -101,7 +112,7 @@ class ScheduleConfig(BaseModel):
         return self.lead_days_by_stage.get(stage, self.default_lead_days)
 
 
-class AlignmentRule(BaseModel):
+class AlignmentRule(ConfigModel):
     """Move a stage to a CRM event of ``kind`` that falls between ``from_day`` and ``to_day``.
 
     Days count from signing. The stage is due ``shift_days`` after the event (negative: before).
@@ -120,7 +131,7 @@ class AlignmentRule(BaseModel):
         return self
 
 
-class PilotConfig(BaseModel):
+class PilotConfig(ConfigModel):
     """The set of contracts the program covers. An empty list puts no restriction on its field."""
 
     industries: list[str] = []
@@ -133,7 +144,7 @@ class PilotConfig(BaseModel):
     effective_from: date | None = None
 
 
-class BudgetCapsConfig(BaseModel):
+class BudgetCapsConfig(ConfigModel):
     """Spending caps that planning reserves against; ``None`` means no cap."""
 
     # ``max`` reserves each gift's budget maximum, which item selection never exceeds, so caps
@@ -143,7 +154,7 @@ class BudgetCapsConfig(BaseModel):
     recipient_yearly_usd: Decimal | None = None
 
 
-class ComplianceRule(BaseModel):
+class ComplianceRule(ConfigModel):
     """A recipient group whose employer or regulator limits gifts, and what planning does.
 
     A recipient belongs to the group when the account's industry, the contact's e-mail domain,
@@ -198,7 +209,7 @@ class ComplianceRule(BaseModel):
         return self
 
 
-class AlcoholConfig(BaseModel):
+class AlcoholConfig(ConfigModel):
     """Where items restricted as ``alcohol`` may go, beyond a recipient's own ``no_alcohol``."""
 
     # ISO 3166-1 alpha-2 codes of destinations that receive no alcohol.
@@ -216,7 +227,7 @@ class AlcoholConfig(BaseModel):
         return [code.upper() for code in value]
 
 
-class ComplianceConfig(BaseModel):
+class ComplianceConfig(ConfigModel):
     """Gift limits by recipient group, the note card that replaces a gift, and alcohol rules.
 
     A plain list in ``program.yaml`` is read as ``rules``, the format before this section had
@@ -242,7 +253,7 @@ class ComplianceConfig(BaseModel):
         return self
 
 
-class PrivacyConfig(BaseModel):
+class PrivacyConfig(ConfigModel):
     """How long recipients' personal data is kept once their gifts are closed."""
 
     retention_days_after_delivery: int = Field(
@@ -259,7 +270,7 @@ SqlIdentifier = Annotated[
 ]
 
 
-class UsageTableConfig(BaseModel):
+class UsageTableConfig(ConfigModel):
     """A product-usage table in the warehouse: one row per account × day (or event), summed.
 
     The product does not create or fill this table; a usage export loads it.
@@ -271,12 +282,12 @@ class UsageTableConfig(BaseModel):
     value_column: SqlIdentifier
 
 
-class ReportConfig(BaseModel):
+class ReportConfig(ConfigModel):
     # ``None`` leaves product usage out of the cohort report.
     usage: UsageTableConfig | None = None
 
 
-class ProgramConfig(BaseModel):
+class ProgramConfig(ConfigModel):
     holdout: HoldoutConfig = HoldoutConfig()
     monthly_budget_usd: Decimal = Field(Decimal(250000), gt=0)
     stages: list[StageConfig] = Field(min_length=1)
@@ -316,7 +327,7 @@ class ProgramConfig(BaseModel):
         return self
 
 
-class CatalogItem(BaseModel):
+class CatalogItem(ConfigModel):
     sku: str = Field(min_length=1)
     name: str
     price: Decimal = Field(gt=0)
@@ -340,7 +351,7 @@ class CatalogItem(BaseModel):
         return "*" in self.ships_to or (country is not None and country.upper() in self.ships_to)
 
 
-class Catalog(BaseModel):
+class Catalog(ConfigModel):
     items: list[CatalogItem] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -401,7 +412,7 @@ def check_note_only_item(program: ProgramConfig, catalog: Catalog) -> None:
         )
 
 
-class ReviewConfig(BaseModel):
+class ReviewConfig(ConfigModel):
     """When a ready gift waits for a person's approval before it is sent.
 
     The personalization score adds one point for each of: the recipient's first name, the
