@@ -18,6 +18,7 @@ from sqlalchemy import Engine, and_, exists, insert, select
 from sqlalchemy.orm import aliased
 
 from gifting import ledger
+from gifting.claims import run_lock
 from gifting.errors import GiftingError, RetriableError
 from gifting.warehouse.schema import Account, Gift, GiftEvent
 
@@ -86,30 +87,47 @@ def notify_held_gifts(engine: Engine, notify: HoldNotifier, *, as_of: datetime) 
     """Notify each held gift's account owner once; return how many owners were notified.
 
     Each notice is recorded as a ``gift_events`` row with actor ``case-hold-notice`` whose from
-    and to status are both ``planned``, so a later run does not notify the owner again.
+    and to status are both ``planned``, so a later run does not notify the owner again. Runs that
+    overlap notify once: on PostgreSQL each gift's row stays locked while its notice is written
+    and the other run re-checks it afterwards; a SQLite file serialises the runs with the
+    dispatch lock.
     """
-    with engine.connect() as connection:
+    with run_lock(engine), engine.connect() as connection:
         held = [dict(row._mapping) for row in connection.execute(_unnotified_holds())]
-    notified = 0
-    for gift in held:
+        connection.rollback()
+        notified = sum(_notify_once(engine, notify, gift, as_of) for gift in held)
+    if notified:
+        logger.info("notified %d account owners of gifts held by support cases", notified)
+    return notified
+
+
+def _notify_once(
+    engine: Engine, notify: HoldNotifier, gift: dict[str, Any], as_of: datetime
+) -> bool:
+    """Write one gift's hold notice unless another run has written it; return whether it did."""
+    with engine.begin() as connection:
+        # Lock the gift first, then look for a notice in a new statement: under READ COMMITTED
+        # that statement sees a notice that a run holding the lock before us has committed.
+        connection.execute(select(Gift.id).where(Gift.id == gift["id"]).with_for_update())
+        still_unnotified = connection.scalar(
+            _unnotified_holds().with_only_columns(Gift.id).where(Gift.id == gift["id"])
+        )
+        if still_unnotified is None:
+            return False
         try:
             task_id = notify(gift)
         except GiftingError as error:
             # The gift still waits; the next run tries to tell the owner again.
             logger.warning("gift %s: hold notice not written: %s", gift["id"], error)
-            continue
-        with engine.begin() as connection:
-            connection.execute(
-                insert(GiftEvent).values(
-                    gift_id=gift["id"],
-                    occurred_at=as_of,
-                    from_status=ledger.PLANNED,
-                    to_status=ledger.PLANNED,
-                    actor=ACTOR,
-                    reason=f"owner notified in CRM Task {task_id}",
-                )
+            return False
+        connection.execute(
+            insert(GiftEvent).values(
+                gift_id=gift["id"],
+                occurred_at=as_of,
+                from_status=ledger.PLANNED,
+                to_status=ledger.PLANNED,
+                actor=ACTOR,
+                reason=f"owner notified in CRM Task {task_id}",
             )
-        notified += 1
-    if notified:
-        logger.info("notified %d account owners of gifts held by support cases", notified)
-    return notified
+        )
+    return True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from simple_salesforce import Salesforce
@@ -61,3 +63,22 @@ def test_open_case_holds_gift_and_tells_owner_once(
             connection.scalars(select(Gift.status).where(Gift.reason == "support_case_open"))
         )
     assert statuses == {ledger.PLANNED}
+
+
+def test_overlapping_runs_notify_each_owner_once(
+    planned: Engine, salesforce: Salesforce, sample_org: OrgStore
+) -> None:
+    _open_case_on_every_account(planned)
+    held = release_due_gifts(planned, as_of=AS_OF, backfill=True)["waiting:support_case_open"]
+    writer = CaseHoldTaskWriter(salesforce, today=AS_OF.date())
+
+    def slow_writer(gift: dict[str, object]) -> str:
+        time.sleep(0.01)  # keeps both runs inside their loops at the same time
+        return writer(gift)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [pool.submit(notify_held_gifts, planned, slow_writer, as_of=AS_OF) for _ in "ab"]
+        notified = [run.result() for run in runs]
+
+    assert sum(notified) == held
+    assert len(_hold_tasks(sample_org)) == held
