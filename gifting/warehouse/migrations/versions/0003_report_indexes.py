@@ -5,10 +5,11 @@ Revises: 0002
 Create Date: 2026-12-05 00:05:00.000000
 
 The cohort report groups gifts, outcomes, activities and support cases by account. Through an
-index on ``account_id`` alone SQLite reads every row from the table, one random lookup each
-(about 9 million at 1M accounts). Each index below starts with ``account_id`` and holds every
-column the report reads from its table, so SQLite aggregates from the index alone. It replaces
-the single-column ``account_id`` index, whose lookups it serves as well.
+index on ``account_id`` alone SQLite reads every matching row from the table, one random lookup
+each. Each index below starts with ``account_id`` and contains every column the report reads
+from its table, so SQLite aggregates from the index alone. It replaces the single-column
+``account_id`` index, whose lookups it serves as well. At 1M accounts this saves about 1 s of
+the query's 17 s of CPU on SQLite (see the Cohort report section of BENCHMARKS.md).
 """
 
 from __future__ import annotations
