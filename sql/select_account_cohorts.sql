@@ -20,10 +20,11 @@
 -- Date differences (durations, the 365-day expansion window) are computed by the caller,
 -- because SQLite and PostgreSQL share no function that subtracts two dates.
 --
--- NOTE: on SQLite with 1M accounts and 4M gifts this query is most of the report's time (see
--- the Cohort report section of BENCHMARKS.md), because SQLite reads gifts and activities by
--- their account_id indexes, one row lookup each. A covering index such as gifts (account_id,
--- status, sent_at, price) would likely fix it; it needs a migration and is not measured.
+-- Gifts, outcomes, activities and cases each have an index that starts with account_id and
+-- contains every column read here (migration 0003), so SQLite aggregates them from the index
+-- alone. A column added here that its index lacks costs a table lookup per row on SQLite.
+-- NOTE: on SQLite the grouping and joining of the CTEs, not the table reads, are most of this
+-- query's time (about 17 s of CPU at 1M accounts; see the Cohort report section of BENCHMARKS.md).
 
 with won_contracts as (
 

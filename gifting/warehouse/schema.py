@@ -120,9 +120,13 @@ class Activity(Base):
     """One row per Salesforce Task or Event (calls, meetings, notes, onboarding milestones)."""
 
     __tablename__ = "activities"
+    # Covers the cohort report's engagement counts, so SQLite reads no table rows for them.
+    __table_args__ = (
+        Index("ix_activities_account_report", "account_id", "is_deleted", "occurred_at", "kind"),
+    )
 
     id: Mapped[str] = mapped_column(SalesforceId, primary_key=True)
-    account_id: Mapped[str | None] = mapped_column(SalesforceId, index=True)
+    account_id: Mapped[str | None] = mapped_column(SalesforceId)
     contact_id: Mapped[str | None] = mapped_column(SalesforceId)
     kind: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str | None] = mapped_column(String(255))
@@ -136,9 +140,11 @@ class SupportCase(Base):
     """One row per Salesforce Case; key ``id``."""
 
     __tablename__ = "cases"
+    # Covers the cohort report's support-case counts.
+    __table_args__ = (Index("ix_cases_account_report", "account_id", "is_deleted", "opened_at"),)
 
     id: Mapped[str] = mapped_column(SalesforceId, primary_key=True)
-    account_id: Mapped[str | None] = mapped_column(SalesforceId, index=True)
+    account_id: Mapped[str | None] = mapped_column(SalesforceId)
     priority: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str | None] = mapped_column(String(40))
     is_closed: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -158,9 +164,13 @@ class Outcome(Base):
     """
 
     __tablename__ = "outcomes"
+    # Covers the cohort report's outcome columns.
+    __table_args__ = (
+        Index("ix_outcomes_account_report", "account_id", "kind", "occurred_on", "amount", "score"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    account_id: Mapped[str] = mapped_column(SalesforceId, index=True)
+    account_id: Mapped[str] = mapped_column(SalesforceId)
     kind: Mapped[str] = mapped_column(String(32))
     occurred_on: Mapped[date | None] = mapped_column(Date)
     amount: Mapped[float | None] = mapped_column(Numeric(18, 2))
@@ -181,12 +191,14 @@ class Gift(Base):
     __table_args__ = (
         UniqueConstraint("contract_id", "stage", name="uq_gifts_contract_stage"),
         Index("ix_gifts_status_due_at", "status", "due_at"),
+        # Covers the cohort report's sent-gift totals.
+        Index("ix_gifts_account_report", "account_id", "status", "sent_at", "price"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     contract_id: Mapped[str] = mapped_column(SalesforceId, ForeignKey("contracts.id"))
     stage: Mapped[str] = mapped_column(String(40))
-    account_id: Mapped[str] = mapped_column(SalesforceId, index=True)
+    account_id: Mapped[str] = mapped_column(SalesforceId)
     contact_id: Mapped[str | None] = mapped_column(SalesforceId)
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(64))
