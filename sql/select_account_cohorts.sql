@@ -21,7 +21,7 @@
 -- because SQLite and PostgreSQL share no function that subtracts two dates.
 --
 -- Gifts, outcomes, activities and cases each have an index that starts with account_id and
--- contains every column read here (migration 0003), so SQLite aggregates them from the index
+-- contains every column read here (migration 0004), so SQLite aggregates them from the index
 -- alone. A column added here that its index lacks costs a table lookup per row on SQLite.
 -- NOTE: on SQLite the grouping and joining of the CTEs, not the table reads, are most of this
 -- query's time (about 17 s of CPU at 1M accounts; see the Cohort report section of BENCHMARKS.md).

@@ -1,7 +1,7 @@
 """add covering account indexes for the cohort report
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-05 00:05:00.000000
 
 The cohort report groups gifts, outcomes, activities and support cases by account. Through an
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
