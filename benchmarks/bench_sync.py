@@ -8,8 +8,9 @@ Steps, each against a freshly started sandbox:
 
 * ``baseline``: ``Salesforce.query_all_iter`` over the sync's own three queries (Account, Contact,
   Opportunity, ``queryAll``), counting records and nothing else.
-* ``sync``: ``sync_object`` for the same three objects into a fresh warehouse, with the shipped
-  ``config/salesforce.yaml`` (above ``bulk_threshold`` that reads through Bulk API 2.0 jobs).
+* ``sync``: ``sync_objects``, the loop ``sync_org`` runs, for the same three objects into a fresh
+  warehouse, with the shipped ``config/salesforce.yaml`` (above ``bulk_threshold`` that reads
+  through Bulk API 2.0 jobs, each started while the object before it is read).
 * ``sync-rest``: the same with ``bulk_threshold`` set to null, so it reads REST pages.
 
 Example::
@@ -116,7 +117,7 @@ def read_bare(client: Any) -> tuple[int, float]:
 def sync(credentials: Any, database_url: str | None, *, bulk: bool) -> tuple[int, float]:
     """Sync the three objects into a new warehouse; time the sync, not the migration."""
     from gifting.salesforce.session import SalesforceSession
-    from gifting.salesforce.sync import default_field_mapping, sync_object
+    from gifting.salesforce.sync import default_field_mapping, sync_objects
     from gifting.warehouse.engine import create_warehouse_engine, migrate
 
     fields = default_field_mapping()
@@ -129,8 +130,9 @@ def sync(credentials: Any, database_url: str | None, *, bulk: bool) -> tuple[int
         session = SalesforceSession.login(credentials, options=fields.sync)
         started = time.perf_counter()
         seen = 0
-        for sobject in OBJECTS:
-            result = sync_object(session, engine, sobject, now=NOW, field_mapping=fields)
+        for _sobject, result in sync_objects(
+            session, engine, OBJECTS, now=NOW, field_mapping=fields
+        ):
             seen += result.seen
         seconds = time.perf_counter() - started
         engine.dispose()
