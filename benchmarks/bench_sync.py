@@ -92,13 +92,24 @@ def run_step(step: str, connection: dict[str, str], database_url: str | None) ->
         timeout_s=600.0,
         **SANDBOX_CREDENTIALS,
     )
-    if step == "baseline":
-        records, seconds = read_bare(connect(credentials))
+    client = connect(credentials) if step == "baseline" else None
+    cpu_before = time.process_time()
+    if client is not None:
+        records, seconds = read_bare(client)
     else:
         records, seconds = sync(credentials, database_url, bulk=step == "sync")
+    # CPU seconds of this process, all threads; on a shared machine they vary less than time.
+    # The sync's include its warehouse migration, about a second.
+    cpu_s = time.process_time() - cpu_before
     # On Linux ru_maxrss is in KiB.
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"step": step, "records": records, "seconds": seconds, "peak_rss_mib": peak_mib}
+    return {
+        "step": step,
+        "records": records,
+        "seconds": seconds,
+        "cpu_s": cpu_s,
+        "peak_rss_mib": peak_mib,
+    }
 
 
 def read_bare(client: Any) -> tuple[int, float]:
@@ -189,6 +200,7 @@ def main(argv: list[str]) -> None:
         figure = figures[step]
         print(
             f"{step:<10} records={figure['records']:,} seconds={figure['seconds']:.2f} "
+            f"cpu_s={figure['cpu_s']:.2f} "
             f"records_per_second={figure['records'] / figure['seconds']:,.0f} "
             f"peak_rss_mib={figure['peak_rss_mib']:.1f} load={os.getloadavg()}",
             flush=True,

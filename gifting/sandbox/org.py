@@ -93,10 +93,13 @@ def _block_char(block: str) -> str:
 def to_18(record_id: str) -> str:
     """Normalise a 15- or 18-character Salesforce Id to its 18-character form."""
     if len(record_id) == 18:
-        return record_id[:15] + id_checksum(record_id[:15])
-    if len(record_id) != 15:
+        id15 = record_id[:15]
+    elif len(record_id) == 15:
+        id15 = record_id
+    else:
         raise ValueError(f"invalid Salesforce Id {record_id!r}: expected 15 or 18 characters")
-    return record_id + id_checksum(record_id)
+    # The sync normalises several Ids per record, so this inlines id_checksum.
+    return id15 + _block_char(id15[0:5]) + _block_char(id15[5:10]) + _block_char(id15[10:15])
 
 
 def _base62(number: int, width: int) -> str:
