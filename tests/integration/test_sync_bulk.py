@@ -287,7 +287,7 @@ def test_failed_bulk_job_raises(
     assert awkward_sandbox.bulk_jobs.job_count() == 0  # the failed job was deleted
 
 
-def test_next_job_starts_ahead_and_unused_is_deleted(
+def test_next_job_started_ahead_then_deleted(
     sqlite_engine: Engine,
     awkward_session: SalesforceSession,
     awkward_sandbox: SalesforceSandbox,
