@@ -173,6 +173,7 @@ def parse_datetime(value: str | None) -> datetime | None:
     return parsed.astimezone(UTC).replace(tzinfo=None)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_date(value: str | None) -> date | None:
     if value is None:
         return None
