@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from simple_salesforce import Salesforce, format_soql
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, select
 
 from gifting import progress
 from gifting.errors import DataQualityError, PermanentError, RetriableError
@@ -28,7 +28,8 @@ from gifting.salesforce import mapping
 from gifting.salesforce.batch import WatermarkTracker, WriteBatch
 from gifting.salesforce.config import FieldMapping, load_field_mapping
 from gifting.salesforce.handlers import HANDLERS
-from gifting.salesforce.query import QueryProgress, stream_query
+from gifting.salesforce.query import QueryProgress
+from gifting.salesforce.recipients import count_lookup_recipients, link_primary_contacts
 from gifting.salesforce.session import QueryRejected, SalesforceSession, SessionExpired
 from gifting.salesforce.source import (
     PreparedJob,
@@ -38,13 +39,11 @@ from gifting.salesforce.source import (
     soql_datetime,
 )
 from gifting.settings import PROJECT_ROOT
-from gifting.warehouse.batching import chunked
-from gifting.warehouse.schema import Contract, SyncState
+from gifting.warehouse.schema import SyncState
 
 logger = logging.getLogger(__name__)
 
 SYNC_ORDER = ("Account", "Contact", "Opportunity", "Task", "Event", "Case")
-CHUNK_SIZE = 200  # Ids per IN list, well under SOQL's 100,000-character query limit
 
 
 @dataclass
@@ -353,67 +352,6 @@ def _read_watermark(engine: Engine, sobject: str) -> datetime | None:
     with engine.connect() as connection:
         return connection.scalar(
             select(SyncState.watermark).where(SyncState.object_name == sobject)
-        )
-
-
-def link_primary_contacts(sf: Salesforce | SalesforceSession, engine: Engine) -> int:
-    """Give every won contract without a recipient its primary OpportunityContactRole.
-
-    Roles are looked up by contract Id rather than synced by watermark, so a role created before
-    its deal was first seen is still found. The updates are idempotent, so a chunk interrupted by
-    an expired session is sent again after one reconnect.
-    """
-    session = as_session(sf, FieldMapping())
-    with engine.connect() as connection:
-        pending = connection.scalars(
-            select(Contract.id).where(Contract.contact_id.is_(None), Contract.status == "won")
-        ).all()
-    linked = 0
-    for chunk in chunked(list(pending), CHUNK_SIZE):
-        try:
-            linked += _link_chunk(session, engine, chunk)
-        except SessionExpired:
-            logger.warning("Salesforce session expired while linking contacts; logging in again")
-            session.reconnect()
-            linked += _link_chunk(session, engine, chunk)
-    logger.info("linked %d contracts to their primary contact", linked)
-    return linked
-
-
-def _link_chunk(session: SalesforceSession, engine: Engine, chunk: list[str]) -> int:
-    soql = format_soql(
-        "SELECT OpportunityId, ContactId, Role FROM OpportunityContactRole "
-        "WHERE IsPrimary = true AND OpportunityId IN {}",
-        chunk,
-    )
-    linked = 0
-    with engine.begin() as connection:
-        for record in stream_query(session, soql, QueryProgress()):
-            try:
-                contract_id = mapping.salesforce_id(record, "OpportunityId", required=True)
-                contact_id = mapping.salesforce_id(record, "ContactId", required=True)
-            except DataQualityError as error:
-                logger.warning("skipped contact role %s: %s", record.get("Id"), error)
-                continue
-            connection.execute(
-                update(Contract)
-                .where(Contract.id == contract_id)
-                .values(contact_id=contact_id, contact_role=record.get("Role"))
-            )
-            linked += 1
-    return linked
-
-
-def count_lookup_recipients(engine: Engine, synced_at: datetime) -> int:
-    """Count contracts written in this run whose lookup field named a recipient."""
-    with engine.connect() as connection:
-        return (
-            connection.scalar(
-                select(func.count())
-                .select_from(Contract)
-                .where(Contract.synced_at == synced_at, Contract.contact_id.is_not(None))
-            )
-            or 0
         )
 
 
