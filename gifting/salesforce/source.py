@@ -2,8 +2,8 @@
 
 A ``COUNT()`` query decides. Above ``sync.bulk_threshold`` changed records the pass reads a Bulk
 API job, which Salesforce must finish before its first record can be read. ``prepare_job``
-starts the job of the next object while the current one is still being read, so that Salesforce
-builds it in the meantime; the pass then uses that job if its query is still the one it needs.
+starts the job of the next object while the current one is still being read, so Salesforce builds
+it in the meantime. The pass then reads that job if it still needs the same query.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def build_count_query(sobject: str, since: datetime | None) -> str:
 def bulk_count(
     session: SalesforceSession, sobject: str, since: datetime | None, fields: FieldMapping
 ) -> int | None:
-    """Return how many records changed since ``since`` when that calls for a Bulk API job."""
+    """Count the records changed since ``since``; return None when REST pages will do."""
     threshold = fields.sync.bulk_threshold
     if threshold is None:
         return None
