@@ -59,6 +59,10 @@ def _execute_positional(
     dialect = connection.dialect
     compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
     names = compiled.positiontup or []
+    if any(name not in rows[0] for name in names):
+        # A column left out of the rows gets its Python-side default, which only SQLAlchemy adds.
+        connection.execute(statement, list(rows))
+        return
     processors = [_bind_processor(table.c[name].type, dialect) for name in names]
     converted = [(index, processor) for index, processor in enumerate(processors) if processor]
     parameters = []

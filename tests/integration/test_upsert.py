@@ -71,3 +71,14 @@ def test_many_rows_update_existing(engine: Engine) -> None:
     assert stored["0015g0000000004AAA"].system_modstamp == later
     assert stored["0015g0000000005AAA"].gift_policy_cap_usd is None
     assert stored["0015g0000000005AAA"].is_strategic is False
+
+
+def test_many_rows_fill_python_defaults(engine: Engine) -> None:
+    rows = [account_row("0015g0000000006AAA"), account_row("0015g0000000007AAA")]
+    for row in rows:
+        del row["is_deleted"]  # the column's default is False
+    with engine.begin() as connection:
+        upsert(connection, Account.__table__, rows, ["id"])
+    with engine.connect() as connection:
+        stored = connection.execute(select(Account.is_deleted)).scalars().all()
+    assert stored == [False, False]
