@@ -8,8 +8,9 @@ Steps, each against a freshly started sandbox:
 
 * ``baseline``: ``Salesforce.query_all_iter`` over the sync's own three queries (Account, Contact,
   Opportunity, ``queryAll``), counting records and nothing else.
-* ``sync``: ``sync_object`` for the same three objects into a fresh warehouse, with the shipped
-  ``config/salesforce.yaml`` (above ``bulk_threshold`` that reads through Bulk API 2.0 jobs).
+* ``sync``: ``sync_objects``, the loop ``sync_org`` runs, for the same three objects into a fresh
+  warehouse, with the shipped ``config/salesforce.yaml`` (above ``bulk_threshold`` that reads
+  through Bulk API 2.0 jobs, each started while the object before it is read).
 * ``sync-rest``: the same with ``bulk_threshold`` set to null, so it reads REST pages.
 
 Example::
@@ -91,13 +92,24 @@ def run_step(step: str, connection: dict[str, str], database_url: str | None) ->
         timeout_s=600.0,
         **SANDBOX_CREDENTIALS,
     )
-    if step == "baseline":
-        records, seconds = read_bare(connect(credentials))
+    client = connect(credentials) if step == "baseline" else None
+    cpu_before = time.process_time()
+    if client is not None:
+        records, seconds = read_bare(client)
     else:
         records, seconds = sync(credentials, database_url, bulk=step == "sync")
+    # CPU seconds of this process, all threads; on a shared machine they vary less than time.
+    # The sync's include its warehouse migration, about a second.
+    cpu_s = time.process_time() - cpu_before
     # On Linux ru_maxrss is in KiB.
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"step": step, "records": records, "seconds": seconds, "peak_rss_mib": peak_mib}
+    return {
+        "step": step,
+        "records": records,
+        "seconds": seconds,
+        "cpu_s": cpu_s,
+        "peak_rss_mib": peak_mib,
+    }
 
 
 def read_bare(client: Any) -> tuple[int, float]:
@@ -116,7 +128,7 @@ def read_bare(client: Any) -> tuple[int, float]:
 def sync(credentials: Any, database_url: str | None, *, bulk: bool) -> tuple[int, float]:
     """Sync the three objects into a new warehouse; time the sync, not the migration."""
     from gifting.salesforce.session import SalesforceSession
-    from gifting.salesforce.sync import default_field_mapping, sync_object
+    from gifting.salesforce.sync import default_field_mapping, sync_objects
     from gifting.warehouse.engine import create_warehouse_engine, migrate
 
     fields = default_field_mapping()
@@ -129,8 +141,9 @@ def sync(credentials: Any, database_url: str | None, *, bulk: bool) -> tuple[int
         session = SalesforceSession.login(credentials, options=fields.sync)
         started = time.perf_counter()
         seen = 0
-        for sobject in OBJECTS:
-            result = sync_object(session, engine, sobject, now=NOW, field_mapping=fields)
+        for _sobject, result in sync_objects(
+            session, engine, OBJECTS, now=NOW, field_mapping=fields
+        ):
             seen += result.seen
         seconds = time.perf_counter() - started
         engine.dispose()
@@ -187,6 +200,7 @@ def main(argv: list[str]) -> None:
         figure = figures[step]
         print(
             f"{step:<10} records={figure['records']:,} seconds={figure['seconds']:.2f} "
+            f"cpu_s={figure['cpu_s']:.2f} "
             f"records_per_second={figure['records'] / figure['seconds']:,.0f} "
             f"peak_rss_mib={figure['peak_rss_mib']:.1f} load={os.getloadavg()}",
             flush=True,

@@ -54,8 +54,11 @@ def stream_bulk_query(
     options: SyncOptions,
     include_deleted: bool = False,
     sleep: Callable[[float], None] = time.sleep,
+    job_id: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield every record of ``soql`` from a Bulk API 2.0 query job, typed as REST sends them.
+
+    The job is deleted when the read ends, whether or not it finished.
 
     Args:
         session: The logged-in session.
@@ -65,10 +68,33 @@ def stream_bulk_query(
         options: Page size, first polling interval and timeout of the job.
         include_deleted: Run ``queryAll``, which also returns deleted records.
         sleep: Waits between status checks; tests pass a recorder.
+        job_id: A job that ``create_query_job`` already started for ``soql``; None creates one.
 
     Raises:
         BulkQueryFailed: The job failed, was aborted, or ran past ``bulk_timeout_s``.
         QueryRejected: Salesforce rejected the query when the job was created.
+    """
+    if job_id is None:
+        job_id = create_query_job(session, soql, include_deleted=include_deleted)
+    try:
+        info = _wait_for_job(session, job_id, options, sleep)
+        progress.total_size = int(info.get("numberRecordsProcessed") or 0)
+        yield from _read_results(session, job_id, progress, kinds, options.bulk_page_size)
+        progress.done = True
+    finally:
+        delete_query_job(session, job_id)
+    if progress.mismatch:
+        logger.warning(
+            "Bulk API query job %s returned %d records but reported %s processed",
+            job_id, progress.received, progress.total_size,
+        )  # fmt: skip
+
+
+def create_query_job(session: SalesforceSession, soql: str, *, include_deleted: bool) -> str:
+    """Start a Bulk API 2.0 query job for ``soql`` and return its id without waiting for it.
+
+    Raises:
+        QueryRejected: Salesforce rejected the query.
     """
     operation = "queryAll" if include_deleted else "query"
     job = session.call(
@@ -82,18 +108,7 @@ def stream_bulk_query(
     )
     job_id = str(job["id"])
     logger.info("created Bulk API query job %s on %s", job_id, job.get("object"))
-    try:
-        info = _wait_for_job(session, job_id, options, sleep)
-        progress.total_size = int(info.get("numberRecordsProcessed") or 0)
-        yield from _read_results(session, job_id, progress, kinds, options.bulk_page_size)
-        progress.done = True
-    finally:
-        _delete_job(session, job_id)
-    if progress.mismatch:
-        logger.warning(
-            "Bulk API query job %s returned %d records but reported %s processed",
-            job_id, progress.received, progress.total_size,
-        )  # fmt: skip
+    return job_id
 
 
 def _wait_for_job(
@@ -202,7 +217,7 @@ def _abort_job(session: SalesforceSession, job_id: str) -> None:
     )
 
 
-def _delete_job(session: SalesforceSession, job_id: str) -> None:
+def delete_query_job(session: SalesforceSession, job_id: str) -> None:
     """Delete the job and its results; a failure is logged, since Salesforce expires jobs."""
     try:
         session.call(

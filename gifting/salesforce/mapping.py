@@ -159,6 +159,9 @@ def parse_datetime(value: str | None) -> datetime | None:
         return None
     try:
         if isinstance(value, str) and _SALESFORCE_DATETIME.fullmatch(value):
+            if value.endswith("+0000"):
+                # Already UTC, the form Salesforce sends: skip the time zone conversion.
+                return datetime.fromisoformat(value[:-5])
             # Over ten times faster than strptime (timeit, Python 3.11), which counts at scale.
             parsed = datetime.fromisoformat(value)
         else:
@@ -170,6 +173,7 @@ def parse_datetime(value: str | None) -> datetime | None:
     return parsed.astimezone(UTC).replace(tzinfo=None)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_date(value: str | None) -> date | None:
     if value is None:
         return None
@@ -243,10 +247,11 @@ def map_account_outcomes(record: Record, synced_at: datetime, fields: FieldMappi
     """Return the outcome rows an Account carries: churn and non-renewal dates, testimonial,
     case study, NPS and referrals."""
     account_id = salesforce_id(record, "Id", required=True)
-    base = {"account_id": account_id, "synced_at": synced_at, "amount": None}
     rows = [
         {
-            **base,
+            "account_id": account_id,
+            "synced_at": synced_at,
+            "amount": None,
             "id": f"churn:{account_id}",
             "kind": "churn",
             "score": None,
@@ -277,7 +282,9 @@ def map_account_outcomes(record: Record, synced_at: datetime, fields: FieldMappi
         if value is not None:
             rows.append(
                 {
-                    **base,
+                    "account_id": account_id,
+                    "synced_at": synced_at,
+                    "amount": None,
                     "id": f"{kind}:{account_id}",
                     "kind": kind,
                     "occurred_on": None,

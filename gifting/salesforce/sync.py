@@ -12,32 +12,38 @@ early, whatever the reason, resumes where it stopped.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from simple_salesforce import Salesforce, format_soql
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, select
 
 from gifting import progress
-from gifting.errors import DataQualityError, RetriableError
+from gifting.errors import DataQualityError, PermanentError, RetriableError
 from gifting.salesforce import mapping
 from gifting.salesforce.batch import WatermarkTracker, WriteBatch
-from gifting.salesforce.bulk import stream_bulk_query
 from gifting.salesforce.config import FieldMapping, load_field_mapping
 from gifting.salesforce.handlers import HANDLERS
-from gifting.salesforce.query import QueryProgress, stream_query
+from gifting.salesforce.query import QueryProgress
+from gifting.salesforce.recipients import count_lookup_recipients, link_primary_contacts
 from gifting.salesforce.session import QueryRejected, SalesforceSession, SessionExpired
+from gifting.salesforce.source import (
+    PreparedJob,
+    discard_job,
+    prepare_job,
+    read_records,
+    soql_datetime,
+)
 from gifting.settings import PROJECT_ROOT
-from gifting.warehouse.batching import chunked
-from gifting.warehouse.schema import Contract, SyncState
+from gifting.warehouse.schema import SyncState
 
 logger = logging.getLogger(__name__)
 
 SYNC_ORDER = ("Account", "Contact", "Opportunity", "Task", "Event", "Case")
-CHUNK_SIZE = 200  # Ids per IN list, well under SOQL's 100,000-character query limit
 
 
 @dataclass
@@ -92,13 +98,6 @@ def as_session(sf: Salesforce | SalesforceSession, fields: FieldMapping) -> Sale
     return SalesforceSession(sf, options=fields.sync)
 
 
-def soql_datetime(value: datetime) -> str:
-    """Format an aware datetime as SOQL's unquoted UTC literal ``2026-01-01T00:00:00Z``."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def build_incremental_query(
     sobject: str, since: datetime | None, fields: FieldMapping | None = None
 ) -> str:
@@ -138,23 +137,96 @@ def sync_object(
         RetriableError: Salesforce kept failing, or the session expired twice.
     """
     fields = field_mapping or default_field_mapping()
+    options = _pass_options(sobject, now, fields, lookback=lookback, batch_size=batch_size)
+    return _sync_object(as_session(sf, fields), engine, options)
+
+
+def sync_objects(
+    sf: Salesforce | SalesforceSession,
+    engine: Engine,
+    objects: Sequence[str],
+    *,
+    now: datetime,
+    field_mapping: FieldMapping | None = None,
+) -> Iterator[tuple[str, ObjectSyncResult]]:
+    """Sync objects in order, yielding each one's counts, as ``sync_object`` does one by one.
+
+    Once the records of one object arrive, the Bulk API job of the next object is started, so
+    that Salesforce builds it while this process maps and stores the current object. A job that
+    no pass reads, because a sync failed or the watermark moved, is deleted.
+
+    Raises:
+        The errors of ``sync_object``.
+    """
+    fields = field_mapping or default_field_mapping()
     session = as_session(sf, fields)
-    if lookback is None:
-        lookback = timedelta(minutes=fields.sync.lookback_minutes)
-    pass_options = _PassOptions(
+    started: dict[str, PreparedJob | None] = {}
+
+    def start_job(following: Sequence[str]) -> None:
+        if not following or following[0] in started:
+            return
+        sobject = following[0]
+        options = _pass_options(sobject, now, fields)
+        since = _since(_read_watermark(engine, sobject), options.lookback)
+        soql = build_incremental_query(sobject, since, fields)
+        try:
+            started[sobject] = prepare_job(session, sobject, since, soql, fields)
+        except (PermanentError, RetriableError) as error:
+            # The pass over that object counts and starts its job again, and reports the error.
+            logger.warning("could not start the %s query job ahead: %s", sobject, error)
+            started[sobject] = None
+
+    try:
+        for position, sobject in enumerate(objects):
+            following = objects[position + 1 : position + 2]
+            options = _pass_options(sobject, now, fields)
+            result = _sync_object(
+                session,
+                engine,
+                options,
+                prepared=started.pop(sobject, None),
+                on_reading=functools.partial(start_job, following),
+            )
+            yield sobject, result
+    finally:
+        for prepared in started.values():
+            if prepared is not None:
+                discard_job(session, prepared)
+
+
+def _pass_options(
+    sobject: str,
+    now: datetime,
+    fields: FieldMapping,
+    *,
+    lookback: timedelta | None = None,
+    batch_size: int | None = None,
+) -> _PassOptions:
+    return _PassOptions(
         sobject=sobject,
         synced_at=now.astimezone(UTC).replace(tzinfo=None),
-        lookback=lookback,
+        lookback=timedelta(minutes=fields.sync.lookback_minutes) if lookback is None else lookback,
         batch_size=batch_size or fields.sync.batch_size,
         fields=fields,
     )
+
+
+def _sync_object(
+    session: SalesforceSession,
+    engine: Engine,
+    options: _PassOptions,
+    *,
+    prepared: PreparedJob | None = None,
+    on_reading: Callable[[], object] | None = None,
+) -> ObjectSyncResult:
+    sobject = options.sobject
     result = ObjectSyncResult()
     try:
-        _sync_pass(session, engine, pass_options, result)
+        _sync_pass(session, engine, options, result, prepared=prepared, on_reading=on_reading)
     except SessionExpired:
         logger.warning("Salesforce session expired while syncing %s; logging in again", sobject)
         session.reconnect()
-        _sync_pass(session, engine, pass_options, result)
+        _sync_pass(session, engine, options, result, on_reading=on_reading)
     result.stored = result.seen - result.quarantined
     logger.info("synced %s: %d seen, %d quarantined", sobject, result.seen, result.quarantined)
     return result
@@ -169,26 +241,46 @@ class _PassOptions:
     fields: FieldMapping
 
 
+def _since(watermark: datetime | None, lookback: timedelta) -> datetime | None:
+    return None if watermark is None else watermark.replace(tzinfo=UTC) - lookback
+
+
 def _sync_pass(
-    session: SalesforceSession, engine: Engine, options: _PassOptions, result: ObjectSyncResult
+    session: SalesforceSession,
+    engine: Engine,
+    options: _PassOptions,
+    result: ObjectSyncResult,
+    *,
+    prepared: PreparedJob | None = None,
+    on_reading: Callable[[], object] | None = None,
 ) -> None:
-    """Read the object once from its stored watermark, storing each full batch on the way."""
+    """Read the object once from its stored watermark, storing each full batch on the way.
+
+    ``on_reading`` runs once the first record arrives, or after the read when none did.
+    """
     watermark = _read_watermark(engine, options.sobject)
-    since = None if watermark is None else watermark.replace(tzinfo=UTC) - options.lookback
+    since = _since(watermark, options.lookback)
     logger.info("syncing %s since %s", options.sobject, since or "the beginning")
     soql = build_incremental_query(options.sobject, since, options.fields)
     tracker = WatermarkTracker(watermark)
     batch = WriteBatch(engine, options.sobject, options.batch_size)
     progress = QueryProgress()
+    fields = options.fields
 
     def store(watermark: datetime | None) -> None:
         batch.flush(watermark, at=options.synced_at, seen=result.seen)
 
     try:
-        for record in _read_records(session, options, since, soql, progress):
+        records = read_records(session, options.sobject, since, soql, progress, fields, prepared)
+        for record in records:
+            if on_reading is not None:
+                on_reading, notify = None, on_reading
+                notify()
             _handle_record(record, options, batch, tracker, result)
             if batch.full:
                 store(tracker.mid_query())
+        if on_reading is not None:
+            on_reading()
         store(tracker.complete())
     except QueryRejected as error:
         if error.error_code == "INVALID_FIELD":
@@ -202,44 +294,6 @@ def _sync_pass(
         batch.close()
     result.total_size += progress.total_size or 0
     result.received += progress.received
-
-
-def build_count_query(sobject: str, since: datetime | None) -> str:
-    """Build the ``COUNT()`` query that decides between REST pages and a Bulk API job."""
-    if since is None:
-        return f"SELECT COUNT() FROM {sobject}"
-    return format_soql(
-        f"SELECT COUNT() FROM {sobject} WHERE SystemModstamp > {{:literal}}", soql_datetime(since)
-    )
-
-
-def _read_records(
-    session: SalesforceSession,
-    options: _PassOptions,
-    since: datetime | None,
-    soql: str,
-    progress: QueryProgress,
-) -> Iterator[dict[str, Any]]:
-    """Return the query's records from REST pages, or from a Bulk API job above the threshold."""
-    threshold = options.fields.sync.bulk_threshold
-    if threshold is not None:
-        count = session.query(build_count_query(options.sobject, since), include_deleted=True)
-        matched = count.get("totalSize") or 0
-        if matched > threshold:
-            logger.info(
-                "reading %d %s records through a Bulk API query job (bulk_threshold %d)",
-                matched, options.sobject, threshold,
-            )  # fmt: skip
-            kinds = mapping.field_kinds(options.sobject, options.fields)
-            return stream_bulk_query(
-                session,
-                soql,
-                progress,
-                kinds=kinds,
-                options=options.fields.sync,
-                include_deleted=True,
-            )
-    return stream_query(session, soql, progress, include_deleted=True)
 
 
 def _handle_record(
@@ -301,67 +355,6 @@ def _read_watermark(engine: Engine, sobject: str) -> datetime | None:
         )
 
 
-def link_primary_contacts(sf: Salesforce | SalesforceSession, engine: Engine) -> int:
-    """Give every won contract without a recipient its primary OpportunityContactRole.
-
-    Roles are looked up by contract Id rather than synced by watermark, so a role created before
-    its deal was first seen is still found. The updates are idempotent, so a chunk interrupted by
-    an expired session is sent again after one reconnect.
-    """
-    session = as_session(sf, FieldMapping())
-    with engine.connect() as connection:
-        pending = connection.scalars(
-            select(Contract.id).where(Contract.contact_id.is_(None), Contract.status == "won")
-        ).all()
-    linked = 0
-    for chunk in chunked(list(pending), CHUNK_SIZE):
-        try:
-            linked += _link_chunk(session, engine, chunk)
-        except SessionExpired:
-            logger.warning("Salesforce session expired while linking contacts; logging in again")
-            session.reconnect()
-            linked += _link_chunk(session, engine, chunk)
-    logger.info("linked %d contracts to their primary contact", linked)
-    return linked
-
-
-def _link_chunk(session: SalesforceSession, engine: Engine, chunk: list[str]) -> int:
-    soql = format_soql(
-        "SELECT OpportunityId, ContactId, Role FROM OpportunityContactRole "
-        "WHERE IsPrimary = true AND OpportunityId IN {}",
-        chunk,
-    )
-    linked = 0
-    with engine.begin() as connection:
-        for record in stream_query(session, soql, QueryProgress()):
-            try:
-                contract_id = mapping.salesforce_id(record, "OpportunityId", required=True)
-                contact_id = mapping.salesforce_id(record, "ContactId", required=True)
-            except DataQualityError as error:
-                logger.warning("skipped contact role %s: %s", record.get("Id"), error)
-                continue
-            connection.execute(
-                update(Contract)
-                .where(Contract.id == contract_id)
-                .values(contact_id=contact_id, contact_role=record.get("Role"))
-            )
-            linked += 1
-    return linked
-
-
-def count_lookup_recipients(engine: Engine, synced_at: datetime) -> int:
-    """Count contracts written in this run whose lookup field named a recipient."""
-    with engine.connect() as connection:
-        return (
-            connection.scalar(
-                select(func.count())
-                .select_from(Contract)
-                .where(Contract.synced_at == synced_at, Contract.contact_id.is_not(None))
-            )
-            or 0
-        )
-
-
 def sync_org(
     sf: Salesforce | SalesforceSession,
     engine: Engine,
@@ -384,8 +377,7 @@ def sync_org(
     result = SyncResult()
     objects = sync_order(fields)
     progress.start("sync", total=len(objects))
-    for sobject in objects:
-        counts = sync_object(session, engine, sobject, now=now, field_mapping=fields)
+    for sobject, counts in sync_objects(session, engine, objects, now=now, field_mapping=fields):
         result.objects[sobject] = counts
         progress.advance("sync", detail=f"{sobject}: {counts.seen} records")
         if counts.received != counts.total_size:

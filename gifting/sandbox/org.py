@@ -90,13 +90,27 @@ def _block_char(block: str) -> str:
     return _ID_CHARS[bits]
 
 
+_CASE_PATTERN = str.maketrans({char: "1" if char.isupper() else "0" for char in _BASE62})
+_SUFFIXES: dict[str, str] = {}
+
+
 def to_18(record_id: str) -> str:
     """Normalise a 15- or 18-character Salesforce Id to its 18-character form."""
     if len(record_id) == 18:
-        return record_id[:15] + id_checksum(record_id[:15])
-    if len(record_id) != 15:
+        id15 = record_id[:15]
+    elif len(record_id) == 15:
+        id15 = record_id
+    else:
         raise ValueError(f"invalid Salesforce Id {record_id!r}: expected 15 or 18 characters")
-    return record_id + id_checksum(record_id)
+    # The sync normalises several Ids per record. Upper case letters become "1" and digits and
+    # lower case letters "0", and the 2**15 possible patterns map to their suffix.
+    pattern = id15.translate(_CASE_PATTERN)
+    suffix = _SUFFIXES.get(pattern)
+    if suffix is None:
+        suffix = id_checksum(id15)
+        if not pattern.strip("01"):  # an Id with other characters is not cached
+            _SUFFIXES[pattern] = suffix
+    return id15 + suffix
 
 
 def _base62(number: int, width: int) -> str:

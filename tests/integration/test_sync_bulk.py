@@ -20,7 +20,7 @@ from gifting.salesforce.bulk import BulkQueryFailed
 from gifting.salesforce.client import SalesforceCredentials
 from gifting.salesforce.config import FieldMapping
 from gifting.salesforce.session import SalesforceSession
-from gifting.salesforce.sync import sync_object, sync_org
+from gifting.salesforce.sync import sync_object, sync_objects, sync_org
 from gifting.sandbox.launch import SANDBOX_CREDENTIALS
 from gifting.sandbox.org import OrgStore
 from gifting.sandbox.salesforce_server import SalesforceSandbox
@@ -285,6 +285,47 @@ def test_failed_bulk_job_raises(
         assert connection.scalar(select(SyncState.watermark)) is None
         assert connection.scalar(select(Account.id)) is None
     assert awkward_sandbox.bulk_jobs.job_count() == 0  # the failed job was deleted
+
+
+def test_next_job_started_ahead_then_deleted(
+    sqlite_engine: Engine,
+    awkward_session: SalesforceSession,
+    awkward_sandbox: SalesforceSandbox,
+) -> None:
+    objects = sync_objects(
+        awkward_session,
+        sqlite_engine,
+        ["Account", "Contact"],
+        now=NOW,
+        field_mapping=with_bulk(0),
+    )
+    name, counts = next(objects)
+    assert name == "Account"
+    assert counts.seen == len(AWKWARD_TEXT)
+    assert awkward_sandbox.bulk_jobs.job_count() == 1  # the Contact job, started ahead
+    objects.close()
+    assert awkward_sandbox.bulk_jobs.job_count() == 0
+
+
+def test_failed_job_started_ahead_raises(
+    sqlite_engine: Engine,
+    awkward_session: SalesforceSession,
+    awkward_sandbox: SalesforceSandbox,
+) -> None:
+    # Stored Accounts leave one in the lookback window, so only the Contacts need a job.
+    sync_object(awkward_session, sqlite_engine, "Account", now=NOW, field_mapping=with_bulk(None))
+    awkward_sandbox.bulk_jobs.fail_next_jobs("InternalServerError: query timed out")
+    objects = sync_objects(
+        awkward_session, sqlite_engine, ["Account", "Contact"], now=NOW, field_mapping=with_bulk(5)
+    )
+    assert next(objects)[0] == "Account"
+    with pytest.raises(BulkQueryFailed, match="query timed out"):
+        next(objects)
+    with sqlite_engine.connect() as connection:
+        marks = dict(connection.execute(select(SyncState.object_name, SyncState.watermark)).all())
+    assert marks["Account"] is not None
+    assert marks.get("Contact") is None
+    assert awkward_sandbox.bulk_jobs.job_count() == 0
 
 
 def test_below_threshold_reads_rest_pages(
