@@ -247,6 +247,7 @@ def map_account_outcomes(record: Record, synced_at: datetime, fields: FieldMappi
     """Return the outcome rows an Account carries: churn and non-renewal dates, testimonial,
     case study, NPS and referrals."""
     account_id = salesforce_id(record, "Id", required=True)
+    base = {"account_id": account_id, "synced_at": synced_at, "amount": None}
     rows = [
         {
             "account_id": account_id,
