@@ -8,7 +8,7 @@ stored trigger is checked against that very event.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,14 +80,21 @@ def test_alerts_notify_slack_block() -> None:
     create_alerts()  # leave the automations without Slack for the other tests
 
 
-def _events_named(name: str, timeout_s: float = 20.0) -> list[Any]:
-    """Read events from the API until one arrives; the server stores them asynchronously."""
+def _events_named(
+    name: str, matches: Callable[[Any], bool] = lambda event: True, timeout_s: float = 20.0
+) -> list[Any]:
+    """Read the events that ``matches`` keeps until one arrives; the server stores them later.
+
+    Other tests in the session emit events of the same name, so waiting for any event of that
+    name could return before this test's own event is stored.
+    """
     deadline = time.monotonic() + timeout_s
     with get_client(sync_client=True) as client:
         while True:
             page = client.read_events(EventFilter(event=EventNameFilter(name=[name])), limit=50)
-            if page.events or time.monotonic() > deadline:
-                return list(page.events)
+            found = [event for event in page.events if matches(event)]
+            if found or time.monotonic() > deadline:
+                return found
             time.sleep(0.5)
 
 
@@ -101,11 +108,10 @@ def test_failed_send_emits_event(vendor: VendorSandbox) -> None:
 
     failed = outcome.get("failed:out_of_stock", 0)
     assert failed > 0
-    events = [
-        event
-        for event in _events_named(GIFTS_FAILED_EVENT)
-        if event.payload["as_of"] == NOW.replace(tzinfo=None).isoformat()
-    ]
+    events = _events_named(
+        GIFTS_FAILED_EVENT,
+        lambda event: event.payload["as_of"] == NOW.replace(tzinfo=None).isoformat(),
+    )
     assert len(events) == 1
     event = events[0]
     assert event.resource.id == "gifting.dispatch-gifts"
