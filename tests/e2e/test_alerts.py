@@ -19,6 +19,7 @@ from prefect.blocks.notifications import SlackWebhook
 from prefect.client.orchestration import get_client
 from prefect.events.actions import DoNothing, SendNotification
 from prefect.events.filters import EventFilter, EventNameFilter
+from prefect.events.worker import EventsWorker
 from prefect.server.events.schemas.automations import EventTrigger as ServerEventTrigger
 from prefect.server.events.schemas.events import ReceivedEvent
 
@@ -99,6 +100,10 @@ def _events_named(
 
 
 def test_failed_send_emits_event(vendor: VendorSandbox) -> None:
+    # An events worker left by an earlier test in this process may still send to an API that
+    # has gone away and drop every event; stopping all of them makes the next emit start one
+    # against this session's API.
+    EventsWorker.drain_all(timeout=5, at_exit=False)
     sync_contracts(as_of=NOW)
     plan_gifts(as_of=NOW, backfill=True)
     for item in load_catalog(PROJECT_ROOT / "config").items:
