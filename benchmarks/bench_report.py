@@ -99,7 +99,12 @@ def _rows(chunk: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
         for stage_index, (stage, day, price) in enumerate(STAGES):
             due = datetime.combine(signed_on, datetime.min.time()) + timedelta(days=day, hours=9)
             sent = bool(chunk["gifted"][index]) and day <= active_days
-            status = "delivered" if sent else ("skipped" if day <= active_days else "planned")
+            if sent:
+                status = "delivered"
+            elif day <= active_days:
+                status = "skipped"
+            else:
+                status = "planned"
             rows["gifts"].append(
                 (
                     f"{number:032d}{stage_index:04d}",

@@ -198,7 +198,7 @@ class ComplianceRule(ConfigModel):
             or self.match_healthcare_professional_flag
         ):
             raise ValueError(
-                f"compliance rule {self.name!r} matches nobody: set industries, "
+                f"compliance rule {self.name!r} matches no recipient: set industries, "
                 "email_domain_suffixes, title_keywords or match_healthcare_professional_flag"
             )
         if self.action == "cap" and self.max_gift_usd is None and self.max_yearly_usd is None:
@@ -210,7 +210,7 @@ class ComplianceRule(ConfigModel):
 
 
 class AlcoholConfig(ConfigModel):
-    """Where items restricted as ``alcohol`` may go, beyond a recipient's own ``no_alcohol``."""
+    """Destinations for items restricted as ``alcohol``, beyond a recipient's own ``no_alcohol``."""
 
     # ISO 3166-1 alpha-2 codes of destinations that receive no alcohol.
     blocked_countries: list[str] = []

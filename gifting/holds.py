@@ -106,8 +106,8 @@ def _notify_once(
 ) -> bool:
     """Write one gift's hold notice unless another run has written it; return whether it did."""
     with engine.begin() as connection:
-        # Lock the gift first, then look for a notice in a new statement: under READ COMMITTED
-        # that statement sees a notice that a run holding the lock before us has committed.
+        # Lock the gift first, then look for a notice in a new statement, because under READ
+        # COMMITTED only a new statement reads a notice committed by the run that held the lock.
         connection.execute(select(Gift.id).where(Gift.id == gift["id"]).with_for_update())
         still_unnotified = connection.scalar(
             _unnotified_holds().with_only_columns(Gift.id).where(Gift.id == gift["id"])

@@ -131,7 +131,7 @@ def forget_contact(engine: Engine, contact_id: str, *, as_of: datetime) -> Count
     in flight stay in flight, since tracking them needs only the vendor's order id.
 
     Raises:
-        ContactNotFound: No table holds ``contact_id``.
+        ContactNotFound: No table contains ``contact_id``.
     """
     counts: Counter[str] = Counter()
     with engine.begin() as connection:

@@ -1,4 +1,4 @@
-"""Task that asks the vendor to cancel ordered gifts of lost or deleted contracts."""
+"""Task that requests the vendor to cancel ordered gifts of lost or deleted contracts."""
 
 from __future__ import annotations
 

@@ -78,7 +78,7 @@ def load_export(directory: Path, fields: FieldMapping, *, now: datetime) -> Expo
     """
     if not directory.is_dir():
         raise ConfigurationError(
-            f"export directory {str(directory)!r} not found: pass the folder that holds "
+            f"export directory {str(directory)!r} not found: pass the folder that contains "
             "Account.csv, Contact.csv and the other files of the unzipped export"
         )
     result = ExportLoad(store=OrgStore())

@@ -101,8 +101,8 @@ def _events_named(
 
 def test_failed_send_emits_event(vendor: VendorSandbox) -> None:
     # An events worker left by an earlier test in this process may still send to an API that
-    # has gone away and drop every event; stopping all of them makes the next emit start one
-    # against this session's API.
+    # has stopped, so it drops every event. Stopping all workers makes the next emit start one
+    # against the current API.
     EventsWorker.drain_all(timeout=5, at_exit=False)
     sync_contracts(as_of=NOW)
     plan_gifts(as_of=NOW, backfill=True)

@@ -59,7 +59,8 @@ def test_renewal_rate_counts_only_decided_accounts() -> None:
 def test_unmeasured_outcomes_give_no_value() -> None:
     frame = _frame([np.nan] * 3, [0, 1, 0], [np.nan] * 3)
 
-    assert renewal_rate(frame).value is None and renewal_rate(frame).n == 0
+    assert renewal_rate(frame).value is None
+    assert renewal_rate(frame).n == 0
     assert participation_rate(frame, "testimonial").n == 0
     assert participation_rate(frame, "case_study").n == 0  # column missing
 

@@ -244,7 +244,7 @@ def test_compliance_actions(action: str, skip: str | None) -> None:
 @pytest.mark.parametrize(
     ("rule", "message"),
     [
-        ({"name": "empty", "max_gift_usd": 1}, "matches nobody"),
+        ({"name": "empty", "max_gift_usd": 1}, "matches no recipient"),
         ({"name": "nolimit", "industries": ["Government"]}, "has action cap but no limit"),
         ({"name": "dot", "email_domain_suffixes": ["gov"], "max_gift_usd": 1}, "leading dot"),
     ],
