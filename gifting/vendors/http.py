@@ -81,6 +81,8 @@ class VendorHttp:
         params: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         """Send one call, retrying transient failures, and return its 2xx response."""
+        # NOTE: this loop repeats SandboxVendorClient._request without its per-run retry budget,
+        # so a Goody outage is not bounded by GIFTING_VENDOR_RETRY_BUDGET_S yet.
         last_error: RetriableError | None = None
         for attempt in range(1, self.max_attempts + 1):
             self._limiter.acquire()
