@@ -60,6 +60,7 @@ def _goody(settings: GiftingSettings) -> GoodyVendorClient:
         workspace_id=settings.goody_workspace_id,
         product_ids=load_product_ids(settings.goody_products_file),
         rate_limit_per_second=settings.goody_rate_limit_per_second,
+        retry_budget_s=settings.vendor_retry_budget_s,
     )
 
 

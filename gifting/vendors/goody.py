@@ -87,7 +87,7 @@ class GoodyVendorClient:
             product id itself.
         lookup_pages: Maximum pages of 100 batches ``find_by_reference`` reads.
         http_options: Passed to ``VendorHttp`` (timeout, max_attempts, backoff_base,
-            rate_limit_per_second, sleep).
+            rate_limit_per_second, retry_budget_s, sleep).
     """
 
     def __init__(

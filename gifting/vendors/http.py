@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from gifting.errors import ConfigurationError, PermanentError, RetriableError
-from gifting.vendors.retry import MAX_BACKOFF_S, TokenBucket, backoff_delay, parse_retry_after
+from gifting.vendors.retry import RetryingCaller, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ class VendorHttp:
         max_attempts: Tries per call, counting the first, before a ``RetriableError`` escapes.
         backoff_base: Upper bound in seconds of the first retry's jittered wait.
         rate_limit_per_second: Maximum request rate, retries included.
+        retry_budget_s: Seconds this transport may spend on failed tries and retry waits over
+            its whole life, ``None`` for no bound.
         sleep: Called for every wait, so tests can record waits instead of sleeping.
     """
 
@@ -51,6 +53,7 @@ class VendorHttp:
         max_attempts: int = 4,
         backoff_base: float = 0.5,
         rate_limit_per_second: float = 2.0,
+        retry_budget_s: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if max_attempts < 1:
@@ -60,11 +63,14 @@ class VendorHttp:
                 f"The vendor API key is empty. Set {key_setting} to the key the vendor issued."
             )
         self.base_url = base_url.rstrip("/")
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
         self._error_for = error_for
-        self._sleep = sleep
-        self._limiter = TokenBucket(rate_limit_per_second, sleep=sleep)
+        self._retrying = RetryingCaller(
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            rate_limit_per_second=rate_limit_per_second,
+            retry_budget_s=retry_budget_s,
+            sleep=sleep,
+        )
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
@@ -81,33 +87,13 @@ class VendorHttp:
         params: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         """Send one call, retrying transient failures, and return its 2xx response."""
-        # NOTE: this loop repeats SandboxVendorClient._request without its per-run retry budget,
-        # so a Goody outage is not bounded by GIFTING_VENDOR_RETRY_BUDGET_S yet.
-        last_error: RetriableError | None = None
-        for attempt in range(1, self.max_attempts + 1):
-            self._limiter.acquire()
-            try:
-                response = self._send(method, path, json=json, params=params)
-                self._raise_for_status(response, context)
-                return response
-            except RetriableError as error:
-                last_error = error
-                delay = self._retry_delay(attempt, error)
-                if delay is None:
-                    break
-                logger.warning(
-                    "%s %s failed (%s), retry %d of %d in %.2f s",
-                    method,
-                    path,
-                    error,
-                    attempt,
-                    self.max_attempts - 1,
-                    delay,
-                )
-                self._sleep(delay)
-        assert last_error is not None
-        logger.error("%s %s failed after %d attempts: %s", method, path, attempt, last_error)
-        raise last_error
+
+        def send() -> httpx.Response:
+            response = self._send(method, path, json=json, params=params)
+            self._raise_for_status(response, context)
+            return response
+
+        return self._retrying.call(method, path, send)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -147,11 +133,3 @@ class VendorHttp:
         error = self._error_for(response, context)
         logger.error("Vendor rejected %s with HTTP %d (%s)", context, status, error.reason)
         raise error
-
-    def _retry_delay(self, attempt: int, error: RetriableError) -> float | None:
-        """Return the wait before the next try, or ``None`` when the client should give up."""
-        if attempt >= self.max_attempts:
-            return None
-        if error.retry_after is not None:
-            return error.retry_after if error.retry_after <= MAX_BACKOFF_S else None
-        return backoff_delay(attempt, self.backoff_base)

@@ -6,14 +6,19 @@ can be tested without waiting.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
 
-from gifting.errors import ConfigurationError
+from gifting.errors import ConfigurationError, RetriableError
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Maximum wait between two tries. A Retry-After above this is not slept through: the client
 # raises at once, so the orchestrator can reschedule instead of holding a worker.
@@ -132,3 +137,92 @@ class RetryBudget:
                 return False
             self.spent += delay
             return True
+
+
+class RetryingCaller:
+    """Retry loop shared by the vendor HTTP clients.
+
+    Each try waits for the rate limit. A ``RetriableError`` is retried after a jittered backoff,
+    or after its ``Retry-After`` when that is at most ``MAX_BACKOFF_S``. With a retry budget, the
+    time of failed tries and waits is charged to it, and a spent budget ends the retries.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_attempts: int,
+        backoff_base: float,
+        rate_limit_per_second: float,
+        retry_budget_s: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.retry_budget = RetryBudget(retry_budget_s) if retry_budget_s is not None else None
+        self._sleep = sleep
+        self._limiter = TokenBucket(rate_limit_per_second, sleep=sleep)
+        self._budget_spent = False
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        send: Callable[[], T],
+        *,
+        max_attempts: int | None = None,
+    ) -> T:
+        """Return ``send()``, retrying it while it raises ``RetriableError``.
+
+        Args:
+            method: HTTP method, for log lines.
+            path: Request path, for log lines.
+            send: Sends the request and raises ``RetriableError`` for a transient failure.
+            max_attempts: Tries for this call; ``None`` uses the caller's ``max_attempts``.
+        """
+        attempts = self.max_attempts if max_attempts is None else max_attempts
+        last_error: RetriableError | None = None
+        attempt = 0
+        for attempt in range(1, attempts + 1):
+            self._limiter.acquire()
+            started = time.monotonic()
+            try:
+                return send()
+            except RetriableError as error:
+                last_error = error
+                if self.retry_budget is not None:
+                    self.retry_budget.charge(time.monotonic() - started)
+                delay = self._retry_delay(attempt, attempts, error)
+                if delay is None:
+                    break
+                logger.warning(
+                    "%s %s failed (%s), retry %d of %d in %.2f s",
+                    method,
+                    path,
+                    error,
+                    attempt,
+                    attempts - 1,
+                    delay,
+                )
+                self._sleep(delay)
+        assert last_error is not None
+        logger.error("%s %s failed after %d attempts: %s", method, path, attempt, last_error)
+        raise last_error
+
+    def _retry_delay(self, attempt: int, attempts: int, error: RetriableError) -> float | None:
+        """Return the wait before the next try, or ``None`` when the caller should give up."""
+        if attempt >= attempts:
+            return None
+        if error.retry_after is not None:
+            delay = error.retry_after if error.retry_after <= MAX_BACKOFF_S else None
+        else:
+            delay = backoff_delay(attempt, self.backoff_base)
+        budget = self.retry_budget
+        if delay is not None and budget is not None and not budget.allows(delay):
+            if not self._budget_spent:
+                self._budget_spent = True
+                logger.warning(
+                    "Vendor retry budget of %g s is spent; failing calls are no longer retried",
+                    budget.seconds,
+                )
+            return None
+        return delay

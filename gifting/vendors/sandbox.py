@@ -26,13 +26,7 @@ from gifting.vendors.base import (
     VendorOrder,
     VendorStatus,
 )
-from gifting.vendors.retry import (
-    MAX_BACKOFF_S,
-    RetryBudget,
-    TokenBucket,
-    backoff_delay,
-    parse_retry_after,
-)
+from gifting.vendors.retry import RetryingCaller, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -98,13 +92,14 @@ class SandboxVendorClient:
                 "issued."
             )
         self.base_url = base_url.rstrip("/")
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
         self.retry_place_order = retry_place_order
-        self._sleep = sleep
-        self._limiter = TokenBucket(rate_limit_per_second, sleep=sleep)
-        self.retry_budget = RetryBudget(retry_budget_s) if retry_budget_s is not None else None
-        self._budget_spent = False
+        self._retrying = RetryingCaller(
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            rate_limit_per_second=rate_limit_per_second,
+            retry_budget_s=retry_budget_s,
+            sleep=sleep,
+        )
         # One client per instance keeps TCP connections alive between calls.
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -225,35 +220,13 @@ class SandboxVendorClient:
             context: What the call is about, such as ``order 'ord_1'``, for error messages.
             max_attempts: Tries for this call; ``None`` uses the client's ``max_attempts``.
         """
-        attempts = self.max_attempts if max_attempts is None else max_attempts
-        last_error: RetriableError | None = None
-        for attempt in range(1, attempts + 1):
-            self._limiter.acquire()
-            started = time.monotonic()
-            try:
-                response = self._send(method, path, json=json, params=params, headers=headers)
-                _raise_for_status(response, context)
-                return response
-            except RetriableError as error:
-                last_error = error
-                if self.retry_budget is not None:
-                    self.retry_budget.charge(time.monotonic() - started)
-                delay = self._retry_delay(attempt, attempts, error)
-                if delay is None:
-                    break
-                logger.warning(
-                    "%s %s failed (%s), retry %d of %d in %.2f s",
-                    method,
-                    path,
-                    error,
-                    attempt,
-                    attempts - 1,
-                    delay,
-                )
-                self._sleep(delay)
-        assert last_error is not None
-        logger.error("%s %s failed after %d attempts: %s", method, path, attempt, last_error)
-        raise last_error
+
+        def send() -> httpx.Response:
+            response = self._send(method, path, json=json, params=params, headers=headers)
+            _raise_for_status(response, context)
+            return response
+
+        return self._retrying.call(method, path, send, max_attempts=max_attempts)
 
     def _send(
         self,
@@ -278,25 +251,6 @@ class SandboxVendorClient:
                 f"{str(error).rstrip('.')}. "
                 "Check that the vendor is reachable at this URL."
             ) from error
-
-    def _retry_delay(self, attempt: int, attempts: int, error: RetriableError) -> float | None:
-        """Return the wait before the next try, or ``None`` when the client should give up."""
-        if attempt >= attempts:
-            return None
-        if error.retry_after is not None:
-            delay = error.retry_after if error.retry_after <= MAX_BACKOFF_S else None
-        else:
-            delay = backoff_delay(attempt, self.backoff_base)
-        budget = self.retry_budget
-        if delay is not None and budget is not None and not budget.allows(delay):
-            if not self._budget_spent:
-                self._budget_spent = True
-                logger.warning(
-                    "Vendor retry budget of %g s is spent; failing calls are no longer retried",
-                    budget.seconds,
-                )
-            return None
-        return delay
 
 
 def _order_body(request: OrderRequest) -> dict[str, Any]:
