@@ -99,7 +99,7 @@ def recipient_for(
     profile: RecipientProfile | None,
     alcohol: AlcoholConfig | None = None,
 ) -> Recipient:
-    """Build what selection knows of a gift's recipient from its warehouse row and profile.
+    """Build the recipient data that item selection uses, from the gift's warehouse row and profile.
 
     Alcohol is ruled out when the account's policy forbids it (``gift_policy_no_alcohol`` on
     the row) or the destination is in ``alcohol.blocked_countries``.

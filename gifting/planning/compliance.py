@@ -41,7 +41,7 @@ class RecipientFacts:
 
 @dataclass(frozen=True)
 class ComplianceDecision:
-    """What the limits allow one gift.
+    """Limits that apply to one gift.
 
     Attributes:
         rule: The rule or ``account_policy`` that decided, stored as the gift's

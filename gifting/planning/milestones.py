@@ -149,7 +149,7 @@ def _eligibility(contract: Any, context: PlanContext) -> str | None:
 
 @dataclass(frozen=True)
 class ContractFacts:
-    """What planning works out once per contract and uses for each of its gifts.
+    """Facts that planning works out once per contract and uses for each of its gifts.
 
     Attributes:
         excluded: Why the contract gets no gift at all (holdout, opted out), or ``None``.

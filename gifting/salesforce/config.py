@@ -128,7 +128,7 @@ class SyncOptions(_Section):
 
 
 class ConnectionConfig(_Section):
-    """How the product talks to the org; credentials and the login URL are settings instead."""
+    """Connection options for the org. Credentials and the login URL are settings instead."""
 
     # Pinned so that a simple-salesforce upgrade cannot change the API the field mapping was
     # written against. Salesforce names versions NN.0, without the v of the URL path.

@@ -1,4 +1,4 @@
-"""What it takes to log in to Salesforce, one class per OAuth flow the product supports.
+"""Salesforce login credentials, one class per OAuth flow the product supports.
 
 | mode | class | contains | logs in again on expiry |
 |---|---|---|---|

@@ -27,7 +27,7 @@ def fixture(name: str) -> Any:
 
 @dataclass
 class Reply:
-    """One scripted response; ``delay_s`` holds it back to provoke a client timeout."""
+    """One scripted response; ``delay_s`` delays it to provoke a client timeout."""
 
     status: int
     body: Any
