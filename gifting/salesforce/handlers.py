@@ -52,6 +52,8 @@ def handle_opportunity(
     elif deal_type in fields.opportunity.renewal_types:
         kind = "renewal"
     else:
+        # NOTE: a won deal with a blank Type is ignored here like any other type, without a
+        # quarantine row, so an org that leaves Type empty gets no gifts and no warning.
         return []
     if record.get("IsWon") and not record.get("IsDeleted"):
         return [("outcomes", mapping.map_expansion(record, now, kind))]
